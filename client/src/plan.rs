@@ -1,0 +1,242 @@
+//! The plan: how N connections spread over (source, destination) pairs, and whether they fit.
+//!
+//! # Why pairs matter
+//! The kernel picks an ephemeral source port at `connect()` time from `ip_local_port_range`
+//! (default 32768-60999: 28,232 ports). The port only has to make the 4-tuple unique, so each
+//! (source IP, destination IP:port) pair has the whole range to itself: one pair tops out at
+//! 28,232 connections (EADDRNOTAVAIL beyond, claim C9), and more pairs multiply it (C10, C11).
+//!
+//! # The knee
+//! `__inet_hash_connect()` searches the range from a hashed offset, stepping by two, for a port
+//! not yet used with this 4-tuple. While most ports are free the first try succeeds; once one
+//! pair holds more than about half the range, most probes hit a used port and every `connect()`
+//! walks a long run of them. Measured on the reference machine: ~80k connects/s falls to
+//! ~1-3k/s. So by default, for loopback targets, the client spreads connections over enough
+//! 127.0.0.0/8 source addresses that no pair passes [`KNEE_PERCENT`] of the range.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use c10m_common::addr;
+use c10m_common::kernel::PortRange;
+
+/// The share of ip_local_port_range one pair may use before connect() slows down.
+pub const KNEE_PERCENT: u64 = 45;
+/// Where default source addresses start (any 127.0.0.0/8 address is local).
+pub const DEFAULT_SOURCE_BASE: Ipv4Addr = Ipv4Addr::new(127, 1, 0, 1);
+
+/// Where connection `i` goes: target `i % T`, source `(i / T) % S`.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub connections: u64,
+    pub targets: Vec<SocketAddr>,
+    /// Empty: no bind(), the kernel picks the source address too.
+    pub sources: Vec<IpAddr>,
+    /// True when the client chose the sources itself (no --source given).
+    pub sources_chosen: bool,
+    pub port_range: Option<PortRange>,
+    pub fd_room: u64,
+    pub fd_soft: u64,
+}
+
+/// A problem the plan foresees, said before the first connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// More connections per pair than the port range has: EADDRNOTAVAIL expected.
+    PortsExhausted { per_pair: u64, ports: u64 },
+    /// Past the knee: connect() will slow down.
+    PastKnee { per_pair: u64, knee: u64 },
+    /// More connections than this process's fd limit leaves room for: EMFILE expected.
+    FdLimit {
+        connections: u64,
+        room: u64,
+        soft: u64,
+    },
+}
+
+impl Plan {
+    pub fn new(
+        connections: u64,
+        targets: Vec<SocketAddr>,
+        sources: Vec<IpAddr>,
+        port_range: Option<PortRange>,
+        fd_room: u64,
+        fd_soft: u64,
+    ) -> Plan {
+        let mut plan = Plan {
+            connections,
+            sources_chosen: false,
+            targets,
+            sources,
+            port_range,
+            fd_room,
+            fd_soft,
+        };
+        if plan.sources.is_empty() {
+            plan.sources = plan.default_sources();
+            plan.sources_chosen = !plan.sources.is_empty();
+        }
+        plan
+    }
+
+    /// The knee in connections per pair, if the port range is known.
+    pub fn knee(&self) -> Option<u64> {
+        self.port_range
+            .map(|r| u64::from(r.count()) * KNEE_PERCENT / 100)
+    }
+
+    /// Enough loopback sources to keep every pair under the knee, or none if one pair will do
+    /// (no bind() at all is cheapest).
+    fn default_sources(&self) -> Vec<IpAddr> {
+        let all_loopback_v4 = self
+            .targets
+            .iter()
+            .all(|t| t.is_ipv4() && addr::is_loopback(t.ip()));
+        let Some(knee) = self.knee().filter(|k| *k > 0) else {
+            return Vec::new();
+        };
+        if !all_loopback_v4 {
+            return Vec::new();
+        }
+        let per_target = self.connections.div_ceil(self.targets.len() as u64);
+        let needed = per_target.div_ceil(knee);
+        if needed <= 1 {
+            return Vec::new();
+        }
+        (0..needed as u32)
+            .map(|n| addr::loopback_nth(DEFAULT_SOURCE_BASE, n))
+            .collect()
+    }
+
+    pub fn pairs(&self) -> u64 {
+        self.targets.len() as u64 * self.sources.len().max(1) as u64
+    }
+
+    /// The most connections any one pair gets.
+    pub fn per_pair(&self) -> u64 {
+        self.connections.div_ceil(self.pairs())
+    }
+
+    /// Connection `i`'s destination and source.
+    pub fn route(&self, i: u64) -> (SocketAddr, Option<IpAddr>) {
+        let t = self.targets.len() as u64;
+        let dst = self.targets[(i % t) as usize];
+        let src = (!self.sources.is_empty())
+            .then(|| self.sources[((i / t) % self.sources.len() as u64) as usize]);
+        (dst, src)
+    }
+
+    /// The most connections one pair holds after `launched` connects (the round-robin fills
+    /// pairs evenly).
+    pub fn per_pair_after(&self, launched: u64) -> u64 {
+        launched.div_ceil(self.pairs())
+    }
+
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut w = Vec::new();
+        let per_pair = self.per_pair();
+        if let Some(r) = self.port_range {
+            let ports = u64::from(r.count());
+            if per_pair > ports {
+                w.push(Warning::PortsExhausted { per_pair, ports });
+            } else if let Some(knee) = self.knee().filter(|k| per_pair > *k) {
+                w.push(Warning::PastKnee { per_pair, knee });
+            }
+        }
+        if self.connections > self.fd_room {
+            w.push(Warning::FdLimit {
+                connections: self.connections,
+                room: self.fd_room,
+                soft: self.fd_soft,
+            });
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range() -> Option<PortRange> {
+        Some(PortRange {
+            low: 32768,
+            high: 60999,
+        })
+    }
+
+    fn t(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn spreads_loopback_sources_past_the_knee() {
+        let p = Plan::new(
+            19_000,
+            vec![t("127.0.0.1:7000")],
+            vec![],
+            range(),
+            19_990,
+            20_000,
+        );
+        assert_eq!(p.sources.len(), 2);
+        assert!(p.sources_chosen);
+        assert!(p.per_pair() <= p.knee().unwrap());
+        assert!(p.warnings().is_empty());
+        let small = Plan::new(
+            5_000,
+            vec![t("127.0.0.1:7000")],
+            vec![],
+            range(),
+            19_990,
+            20_000,
+        );
+        assert!(small.sources.is_empty());
+        assert_eq!(small.route(7), (t("127.0.0.1:7000"), None));
+    }
+
+    #[test]
+    fn routes_round_robin_over_pairs() {
+        let p = Plan::new(
+            8,
+            vec![t("127.0.0.1:7000"), t("127.0.0.2:7000")],
+            vec!["127.1.0.1".parse().unwrap(), "127.1.0.2".parse().unwrap()],
+            range(),
+            100,
+            110,
+        );
+        assert_eq!(p.pairs(), 4);
+        let routes: Vec<_> = (0..4).map(|i| p.route(i)).collect();
+        let mut uniq = routes.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 4);
+    }
+
+    #[test]
+    fn warns_before_the_run() {
+        let one = vec!["127.1.0.1".parse().unwrap()];
+        let p = Plan::new(
+            30_000,
+            vec![t("127.0.0.1:7000")],
+            one.clone(),
+            range(),
+            19_990,
+            20_000,
+        );
+        let w = p.warnings();
+        assert!(w.contains(&Warning::PortsExhausted {
+            per_pair: 30_000,
+            ports: 28_232
+        }));
+        assert!(w.iter().any(|w| matches!(w, Warning::FdLimit { .. })));
+        let knee = Plan::new(
+            15_000,
+            vec![t("127.0.0.1:7000")],
+            one,
+            range(),
+            19_990,
+            20_000,
+        );
+        assert!(matches!(knee.warnings()[..], [Warning::PastKnee { .. }]));
+    }
+}

@@ -1,0 +1,122 @@
+//! Flags in, a validated [`Config`] out. Scripts outside the project rely on these flag names.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+const EXAMPLES: &str = "\
+Examples:
+  c10m-server                                   listen on 127.0.0.1:7000, as many connections as the fd limit allows
+  c10m-server --listen 127.0.0.1:0 --json       pick a free port, JSON lines on stdout
+  c10m-server --listen 0.0.0.0:7000             one listener for every 127.0.0.0/8 address
+  c10m-server --nofile 1024 --max-conns 5000    watch accept meet EMFILE and survive it
+
+The live line goes to stderr once per --stats-interval; SIGINT or SIGTERM prints the summary.";
+
+/// c10m-server: one epoll (mio) listener that holds as many idle TCP connections as the kernel
+/// lets one process hold, echoes what it is sent, and names the limit when it hits one.
+#[derive(Parser, Debug)]
+#[command(name = "c10m-server", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Address to listen on; port 0 picks a free port (the first stdout line names it).
+    #[arg(long, default_value = "127.0.0.1:7000", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// Stop accepting at this many concurrent connections [default: what RLIMIT_NOFILE leaves room for].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_conns: Option<u64>,
+
+    /// listen(2) backlog [default: net.core.somaxconn, the kernel's maximum].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: Option<i32>,
+
+    /// Set RLIMIT_NOFILE's soft limit to N (above the hard limit only with CAP_SYS_RESOURCE) [default: the hard limit].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
+    pub nofile: Option<u64>,
+
+    /// Seconds between live lines.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
+    pub stats_interval: Duration,
+
+    /// JSON lines on stdout: one per interval, and the summary as the last line.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No live lines; only the listening line and the summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// What the server runs with, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub max_conns: Option<u64>,
+    pub backlog: Option<i32>,
+    pub nofile: Option<u64>,
+    pub stats_interval: Duration,
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Cli {
+    pub fn into_config(self) -> Result<Config, String> {
+        Ok(Config {
+            listen: self.listen,
+            max_conns: self.max_conns,
+            backlog: self.backlog,
+            nofile: self.nofile,
+            stats_interval: self.stats_interval,
+            json: self.json,
+            quiet: self.quiet,
+        })
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    c10m_common::addr::parse_socket_addr(s)
+}
+
+pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.05..=3600.0).contains(&v) {
+        return Err(format!("{v} s is outside 0.05..=3600"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Cli::try_parse_from(["c10m-server"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(c.stats_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        for args in [
+            &["c10m-server", "--listen", "nope"][..],
+            &["c10m-server", "--max-conns", "0"],
+            &["c10m-server", "--stats-interval", "0"],
+            &["c10m-server", "--frobnicate"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+}
