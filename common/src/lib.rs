@@ -4,6 +4,7 @@
 //! - [`rlimit`]: RLIMIT_NOFILE, raised as far as the kernel allows, with the knob that binds.
 //! - [`procfs`]: pure parsers for /proc and /sys text, and the thin readers around them.
 //! - [`probe`]: per-interval readings (RSS, system TCP) from /proc files kept open.
+//! - [`process`]: fork with no orphans, reaping, signals, counters shared with children.
 //! - [`kernel`]: the kernel limits that bound connection counts, typed.
 //! - [`addr`]: address and range parsing for `--listen`, `--target`, `--source`.
 //! - [`errno`]: errno names, meanings and the knob for each failure a flood meets.
@@ -16,6 +17,7 @@ pub mod fmt;
 pub mod json;
 pub mod kernel;
 pub mod probe;
+pub mod process;
 pub mod procfs;
 pub mod rlimit;
 pub mod sys;

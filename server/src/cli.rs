@@ -11,6 +11,8 @@ Examples:
   c10m-server --listen 127.0.0.1:0 --json       pick a free port, JSON lines on stdout
   c10m-server --listen 0.0.0.0:7000             one listener for every 127.0.0.0/8 address
   c10m-server --nofile 1024 --max-conns 5000    watch accept meet EMFILE and survive it
+  c10m-server --listen 0.0.0.0:7000 --workers auto --max-conns 1000000
+                                                enough worker processes for a million connections
 
 The live line goes to stderr once per --stats-interval; SIGINT or SIGTERM prints the summary.";
 
@@ -31,6 +33,14 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: Option<i32>,
 
+    /// Worker processes serving the one port, each under its own RLIMIT_NOFILE; `auto` picks enough for --max-conns.
+    #[arg(long, value_name = "N|auto", default_value = "1", value_parser = parse_workers)]
+    pub workers: Workers,
+
+    /// With --workers: each worker opens its own listener with SO_REUSEPORT instead of sharing one made before fork.
+    #[arg(long)]
+    pub reuseport: bool,
+
     /// Set RLIMIT_NOFILE's soft limit to N (above the hard limit only with CAP_SYS_RESOURCE) [default: the hard limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
     pub nofile: Option<u64>,
@@ -48,6 +58,29 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+/// How many processes serve the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    Count(u32),
+    Auto,
+}
+
+impl Workers {
+    pub fn is_multi(self) -> bool {
+        self != Workers::Count(1)
+    }
+}
+
+fn parse_workers(s: &str) -> Result<Workers, String> {
+    if s == "auto" {
+        return Ok(Workers::Auto);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(Workers::Count(n)),
+        _ => Err(format!("'{s}' is not a worker count: 1..=4096 or auto")),
+    }
+}
+
 /// What the server runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -56,13 +89,23 @@ pub struct Config {
     pub backlog: Option<i32>,
     pub nofile: Option<u64>,
     pub stats_interval: Duration,
+    pub workers: Workers,
+    pub reuseport: bool,
     pub json: bool,
     pub quiet: bool,
 }
 
 impl Cli {
     pub fn into_config(self) -> Result<Config, String> {
+        if self.workers == Workers::Auto && self.max_conns.is_none() {
+            return Err("--workers auto needs --max-conns N to know how many workers N takes".into());
+        }
+        if self.reuseport && !self.workers.is_multi() {
+            return Err("--reuseport goes with --workers N (N > 1)".into());
+        }
         Ok(Config {
+            workers: self.workers,
+            reuseport: self.reuseport,
             listen: self.listen,
             max_conns: self.max_conns,
             backlog: self.backlog,
@@ -109,12 +152,24 @@ mod tests {
     }
 
     #[test]
+    fn workers_need_what_they_need() {
+        let parse = |a: &[&str]| Cli::try_parse_from(a).unwrap().into_config();
+        assert!(parse(&["c10m-server", "--workers", "auto"]).is_err());
+        assert!(parse(&["c10m-server", "--reuseport"]).is_err());
+        let c = parse(&["c10m-server", "--workers", "auto", "--max-conns", "1000000"]).unwrap();
+        assert_eq!(c.workers, Workers::Auto);
+        assert!(parse(&["c10m-server", "--workers", "3", "--reuseport"]).unwrap().reuseport);
+    }
+
+    #[test]
     fn bad_input_is_refused() {
         for args in [
             &["c10m-server", "--listen", "nope"][..],
             &["c10m-server", "--max-conns", "0"],
             &["c10m-server", "--stats-interval", "0"],
             &["c10m-server", "--frobnicate"],
+            &["c10m-server", "--workers", "0"],
+            &["c10m-server", "--workers", "many"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }

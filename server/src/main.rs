@@ -4,6 +4,7 @@ mod cli;
 mod report;
 mod server;
 mod stats;
+mod workers;
 
 use std::process::ExitCode;
 

@@ -90,6 +90,49 @@ pub fn startup(out: Output, s: &Startup) {
     ));
 }
 
+pub fn startup_workers(out: Output, listen: std::net::SocketAddr, workers: usize, fd_soft: u64, room: u64, reuseport: bool) {
+    stdout_line(&format!("listening on {listen}"));
+    let mode = if reuseport { "reuseport" } else { "shared" };
+    if out.json {
+        stdout_line(
+            &Object::new()
+                .with("type", "start")
+                .with("listen", listen.to_string())
+                .with("workers", workers)
+                .with("listener", mode)
+                .with("fd_soft", fd_soft)
+                .with("room", room * workers as u64)
+                .render(),
+        );
+        return;
+    }
+    stdout_line(&format!(
+        "{workers} workers ({}), each under RLIMIT_NOFILE {}: room for ~{} connections in all",
+        if reuseport { "one SO_REUSEPORT listener each" } else { "one listener shared across fork" },
+        fmt::thousands(fd_soft),
+        fmt::thousands(room * workers as u64)
+    ));
+}
+
+/// A worker ended while the server ran.
+pub fn worker_exit(out: Output, index: usize, pid: i32, how: &str, lost: u64) {
+    if out.json {
+        stdout_line(
+            &Object::new()
+                .with("type", "worker_exit")
+                .with("worker", index)
+                .with("pid", pid as i64)
+                .with("how", how)
+                .with("connections_lost", lost)
+                .render(),
+        );
+    }
+    eprintln!(
+        "c10m-server: worker {index} (pid {pid}) {how}; its {} connections are gone; starting a replacement",
+        fmt::thousands(lost)
+    );
+}
+
 pub fn warn(msg: &str) {
     eprintln!("c10m-server: warning: {msg}");
 }
@@ -116,6 +159,9 @@ pub fn tick(out: Output, t: &Tick) {
                 .with("tcp_mem_pages", t.tcp.tcp_mem_pages)
                 .with("accept_errors", errors_object(&t.accept_errors))
                 .with("accept_paused", t.blocked.map(block_json))
+                .with("workers", t.workers.map(|w| w.workers))
+                .with("worker_min", t.workers.map(|w| w.min))
+                .with("worker_max", t.workers.map(|w| w.max))
                 .render(),
         );
         return;
@@ -124,8 +170,12 @@ pub fn tick(out: Output, t: &Tick) {
         .rss_per_conn
         .map(|b| format!(" ({:+.0} B/conn)", b))
         .unwrap_or_default();
+    let spread = t
+        .workers
+        .map(|w| format!(" | {} workers {}..{}", w.workers, fmt::count(w.min), fmt::count(w.max)))
+        .unwrap_or_default();
     eprintln!(
-        "[{:>6.1}s] conns {} (peak {}) | +{} -{} | fds {}/{} | rss {}{} | tcp inuse {} tw {} mem {}",
+        "[{:>6.1}s] conns {} (peak {}) | +{} -{} | fds {}/{} | rss {}{} | tcp inuse {} tw {} mem {}{spread}",
         t.elapsed_s,
         fmt::thousands(t.conns),
         fmt::thousands(t.peak),
@@ -197,6 +247,8 @@ pub fn summary(out: Output, s: &Summary) {
                 .with("max_conns", s.max_conns)
                 .with("fd_limit", s.fd_limit)
                 .with("uptime_s", s.uptime_s)
+                .with("workers", s.workers)
+                .with("worker_restarts", s.worker_restarts)
                 .render(),
         );
         return;
@@ -234,5 +286,9 @@ pub fn summary(out: Output, s: &Summary) {
         ),
         format!("  uptime             {}", fmt::duration_s(s.uptime_s)),
     ];
+    let mut lines = lines.to_vec();
+    if s.workers > 1 {
+        lines.push(format!("  workers            {} ({} restarted)", s.workers, s.worker_restarts));
+    }
     stdout_line(&lines.join("\n"));
 }

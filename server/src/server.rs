@@ -30,6 +30,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -103,47 +104,92 @@ struct Server {
     next_milestone: usize,
     started: Instant,
     rss_start: u64,
-    out: Output,
+    sink: Sink,
     probe: Probe,
 }
 
-pub fn run(config: Config) -> Result<Summary, Error> {
-    let out = Output {
-        json: config.json,
-        quiet: config.quiet,
-    };
-    sys::install_stop_handler()
-        .map_err(|e| Error(format!("cannot install signal handlers: {e}")))?;
-    let grant = rlimit::raise_nofile(config.nofile)
-        .map_err(|e| Error(format!("cannot set RLIMIT_NOFILE: {e}")))?;
-    if let Some(advice) = grant.advice("--workers N") {
-        report::warn(&advice);
-    }
+/// Where a loop's measurements go: printed, or published to a worker's shared slot for the
+/// supervisor to aggregate.
+pub(crate) enum Sink {
+    Print(Output),
+    Publish(crate::workers::Publisher),
+}
 
+/// A listening socket ready to serve, and what it was made with.
+pub(crate) struct Prepared {
+    pub listener: std::net::TcpListener,
+    pub listen: SocketAddr,
+    pub backlog: i32,
+    pub somaxconn: Option<u64>,
+}
+
+/// The backlog to ask for: `--backlog`, or net.core.somaxconn (the most the kernel grants).
+fn backlog_for(config: &Config, warn: bool) -> (i32, Option<u64>) {
     let somaxconn = kernel::read_sysctl("net.core.somaxconn")
         .ok()
         .and_then(|t| kernel::parse_u64(&t));
     let backlog = match (config.backlog, somaxconn) {
         (Some(b), Some(max)) if b as u64 > max => {
-            report::warn(&format!(
-                "the kernel clamps --backlog {b} to net.core.somaxconn = {max}; raise it with sysctl -w net.core.somaxconn={b}"
-            ));
+            if warn {
+                report::warn(&format!(
+                    "the kernel clamps --backlog {b} to net.core.somaxconn = {max}; raise it with sysctl -w net.core.somaxconn={b}"
+                ));
+            }
             b
         }
         (Some(b), _) => b,
         (None, Some(max)) => max.min(i32::MAX as u64) as i32,
         (None, None) => 4096,
     };
-    let std_listener = sys::listen_tcp(
-        config.listen,
-        sys::ListenOpts {
-            backlog,
-            reuseport: false,
-        },
-    )
-    .map_err(|e| listen_error(config.listen, e))?;
-    let listen =
-        sys::local_addr(std_listener.as_fd()).map_err(|e| Error(format!("getsockname: {e}")))?;
+    (backlog, somaxconn)
+}
+
+/// Opens the listening socket on `addr` (SO_REUSEPORT when `reuseport`).
+pub(crate) fn prepare(config: &Config, addr: SocketAddr, reuseport: bool, warn: bool) -> Result<Prepared, Error> {
+    let (backlog, somaxconn) = backlog_for(config, warn);
+    let listener = sys::listen_tcp(addr, sys::ListenOpts { backlog, reuseport }).map_err(|e| listen_error(addr, e))?;
+    let listen = sys::local_addr(listener.as_fd()).map_err(|e| Error(format!("getsockname: {e}")))?;
+    Ok(Prepared {
+        listener,
+        listen,
+        backlog,
+        somaxconn,
+    })
+}
+
+/// One process serves everything (`--workers 1`), or the supervisor forks workers.
+pub fn run(config: Config) -> Result<Summary, Error> {
+    sys::install_stop_handler().map_err(|e| Error(format!("cannot install signal handlers: {e}")))?;
+    let grant = rlimit::raise_nofile(config.nofile).map_err(|e| Error(format!("cannot set RLIMIT_NOFILE: {e}")))?;
+    if config.workers.is_multi() {
+        return crate::workers::run(&config, grant);
+    }
+    if let Some(advice) = grant.advice("--workers N") {
+        report::warn(&advice);
+    }
+    let prepared = prepare(&config, config.listen, false, true)?;
+    let out = Output {
+        json: config.json,
+        quiet: config.quiet,
+    };
+    serve(prepared, &config, grant.soft, grant.hard, config.max_conns, Sink::Print(out))
+}
+
+/// Runs the event loop on a prepared listener until SIGINT/SIGTERM.
+pub(crate) fn serve(
+    prepared: Prepared,
+    config: &Config,
+    fd_soft: u64,
+    fd_hard: u64,
+    max_conns: Option<u64>,
+    sink: Sink,
+) -> Result<Summary, Error> {
+    let Prepared {
+        listener: std_listener,
+        listen,
+        backlog,
+        somaxconn,
+    } = prepared;
     let mut listener = TcpListener::from_std(std_listener);
     let poll = Poll::new().map_err(|e| Error(format!("epoll_create: {e}")))?;
     poll.registry()
@@ -152,13 +198,13 @@ pub fn run(config: Config) -> Result<Summary, Error> {
     let mut probe = Probe::open();
 
     let fds_base = procfs::count_own_fds().map(|c| c.total).unwrap_or(8);
-    let room = grant.soft.saturating_sub(fds_base + FD_RESERVE);
-    let max_conns = config.max_conns.unwrap_or(room);
+    let room = fd_soft.saturating_sub(fds_base + FD_RESERVE);
+    let max_conns = max_conns.unwrap_or(room);
     if max_conns > room {
         report::warn(&format!(
             "--max-conns {} is more than RLIMIT_NOFILE {} leaves room for ({}): accept() will meet EMFILE first",
             fmt::thousands(max_conns),
-            fmt::thousands(grant.soft),
+            fmt::thousands(fd_soft),
             fmt::thousands(room)
         ));
     }
@@ -167,22 +213,28 @@ pub fn run(config: Config) -> Result<Summary, Error> {
     let mut buf = vec![0u8; READ_BUF].into_boxed_slice();
     buf.fill(1); // touch it now so its pages count in the start-up RSS, not as per-connection cost
 
-    report::startup(
-        out,
-        &Startup {
-            listen,
-            fd_soft: grant.soft,
-            fd_hard: grant.hard,
-            fds_base,
-            room,
-            max_conns,
-            backlog,
-            somaxconn,
-            slot_bytes: slot_bytes(),
-        },
-    );
+    if let Sink::Print(out) = &sink {
+        report::startup(
+            *out,
+            &Startup {
+                listen,
+                fd_soft,
+                fd_hard,
+                fds_base,
+                room,
+                max_conns,
+                backlog,
+                somaxconn,
+                slot_bytes: slot_bytes(),
+            },
+        );
+    }
 
     let rss_start = probe.read().rss_bytes;
+    let interval = match sink {
+        Sink::Print(_) => config.stats_interval,
+        Sink::Publish(_) => crate::workers::PUBLISH_INTERVAL,
+    };
     let mut server = Server {
         poll,
         listener,
@@ -192,17 +244,17 @@ pub fn run(config: Config) -> Result<Summary, Error> {
         stats: Stats::default(),
         max_conns,
         fds_base,
-        fd_limit: grant.soft,
+        fd_limit: fd_soft,
         blocked: None,
         retry_accept_at: None,
         interval_accept_errors: BTreeMap::new(),
         next_milestone: 0,
         started: Instant::now(),
         rss_start,
-        out,
+        sink,
         probe,
     };
-    server.event_loop(config.stats_interval)
+    server.event_loop(interval)
 }
 
 /// Bytes one slab slot takes: `Slab<T>` stores `enum Entry { Vacant(usize), Occupied(T) }`.
@@ -274,8 +326,12 @@ impl Server {
                     tcp: reading.tcp,
                     blocked: self.blocked,
                     accept_errors: std::mem::take(&mut self.interval_accept_errors),
+                    workers: None,
                 };
-                report::tick(self.out, &tick);
+                match &self.sink {
+                    Sink::Print(out) => report::tick(*out, &tick),
+                    Sink::Publish(p) => p.publish(&self.stats, reading.rss_bytes, self.rss_start, rss_at_peak),
+                }
                 last_tick = (now, self.stats.accepted, self.stats.closed);
                 next_tick += interval;
                 if next_tick < now {
@@ -302,6 +358,8 @@ impl Server {
             uptime_s: self.started.elapsed().as_secs_f64(),
             max_conns: self.max_conns,
             fd_limit: self.fd_limit,
+            workers: 1,
+            worker_restarts: 0,
         })
     }
 
@@ -369,9 +427,10 @@ impl Server {
         if let Some(&m) = MILESTONES.get(self.next_milestone) {
             if self.stats.conns >= m {
                 self.next_milestone += 1;
+                let Sink::Print(out) = self.sink else { return };
                 let rss_bytes = self.probe.read().rss_bytes;
                 report::milestone(
-                    self.out,
+                    out,
                     &Milestone {
                         conns: m,
                         elapsed_s: self.started.elapsed().as_secs_f64(),

@@ -47,6 +47,16 @@ pub struct Tick {
     pub blocked: Option<AcceptBlock>,
     /// accept() errors during this interval, by errno name.
     pub accept_errors: BTreeMap<&'static str, u64>,
+    /// With --workers: how the connections spread over them.
+    pub workers: Option<WorkerSpread>,
+}
+
+/// Connections per worker, least and most loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSpread {
+    pub workers: u64,
+    pub min: u64,
+    pub max: u64,
 }
 
 /// A threshold the connection count crossed for the first time.
@@ -83,4 +93,6 @@ pub struct Summary {
     pub uptime_s: f64,
     pub max_conns: u64,
     pub fd_limit: u64,
+    pub workers: u64,
+    pub worker_restarts: u64,
 }
