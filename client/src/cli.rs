@@ -13,6 +13,7 @@ Examples:
   c10m-client -n 1000 --ping-interval 1 --payload 64 --hold 10
                                                      ping every connection each second, check every echoed byte
   c10m-client -n 30000 --source 127.1.0.1            force one (source, destination) pair: watch EADDRNOTAVAIL
+  c10m-client -n 1000000 --hold 30 --ping-interval 30   a million, over enough processes and source addresses
   c10m-client -n 8000 --target 127.0.0.1-127.0.0.4:7000
                                                      four destinations on one listener: 4-tuples differ, ports are reused
 
@@ -61,6 +62,10 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_payload)]
     pub payload: (u32, u32),
 
+    /// Processes to spread the connections over, each under its own RLIMIT_NOFILE [default: enough for -n].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub processes: Option<u64>,
+
     /// Set RLIMIT_NOFILE's soft limit to N [default: the hard limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
     pub nofile: Option<u64>,
@@ -93,6 +98,7 @@ pub struct Config {
     pub ping_interval: Option<Duration>,
     pub payload: (u32, u32),
     pub nofile: Option<u64>,
+    pub processes: Option<u64>,
     pub json: bool,
     pub quiet: bool,
 }
@@ -125,6 +131,7 @@ impl Cli {
             ping_interval: self.ping_interval,
             payload: self.payload,
             nofile: self.nofile,
+            processes: self.processes,
             json: self.json,
             quiet: self.quiet,
         })

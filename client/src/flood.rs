@@ -136,12 +136,41 @@ struct Flood<'a> {
     payload: Payload,
     ping_cursor: usize,
     ping_budget: f64,
-    out: Output,
+    slice: Slice,
+    sink: Sink,
 }
 
-pub fn run(cfg: &Config, plan: &Plan, out: Output, probe: &mut Probe) -> Result<Summary, Error> {
+/// Where the loop's measurements go: printed, or published for the parent of `--processes`.
+pub enum Sink {
+    Print(Output),
+    Publish(crate::processes::Publisher),
+}
+
+/// This process's share of the connections: global indices `index, index + of, ...`.
+#[derive(Debug, Clone, Copy)]
+pub struct Slice {
+    pub index: u64,
+    pub of: u64,
+}
+
+impl Slice {
+    pub const WHOLE: Slice = Slice { index: 0, of: 1 };
+
+    pub fn count(&self, n: u64) -> u64 {
+        n / self.of + u64::from(self.index < n % self.of)
+    }
+}
+
+pub fn run(
+    cfg: &Config,
+    plan: &Plan,
+    slice: Slice,
+    sink: Sink,
+    probe: &mut Probe,
+) -> Result<Summary, Error> {
+    let requested = slice.count(cfg.connections);
     let poll = Poll::new().map_err(|e| Error(format!("epoll_create: {e}")))?;
-    let prealloc = cfg.connections.min(plan.fd_room.max(1)).min(1 << 24) as usize;
+    let prealloc = requested.min(plan.fd_room.max(1)).min(1 << 24) as usize;
     let mut buf = vec![0u8; BUF].into_boxed_slice();
     let mut scratch = vec![0u8; BUF].into_boxed_slice();
     buf.fill(1); // touched now, so they count in the start-up RSS, not per connection
@@ -156,7 +185,7 @@ pub fn run(cfg: &Config, plan: &Plan, out: Output, probe: &mut Probe) -> Result<
         timeouts: VecDeque::new(),
         attempts: 0,
         stats: Stats {
-            requested: cfg.connections,
+            requested,
             ..Stats::default()
         },
         interval_rtt: Histogram::default(),
@@ -169,7 +198,8 @@ pub fn run(cfg: &Config, plan: &Plan, out: Output, probe: &mut Probe) -> Result<
         },
         ping_cursor: 0,
         ping_budget: 0.0,
-        out,
+        slice,
+        sink,
     };
     flood.run(probe)
 }
@@ -179,9 +209,14 @@ impl Flood<'_> {
         let mut events = Events::with_capacity(1024);
         let rss_start = probe.read().rss_bytes;
         let mut rss_at_peak = (0u64, rss_start);
+        let mut ramp_done_at: Option<Instant> = None;
         let mut hold_until: Option<Option<Instant>> = None; // Some(None): hold until a signal
         let mut held_from = None;
-        let mut next_tick = self.started + TICK;
+        let tick_every = match self.sink {
+            Sink::Print(_) => TICK,
+            Sink::Publish(_) => crate::processes::PUBLISH_INTERVAL,
+        };
+        let mut next_tick = self.started + tick_every;
         let mut last = (self.started, 0u64);
         let mut last_ping_check = self.started;
         let mut interrupted = false;
@@ -196,15 +231,28 @@ impl Flood<'_> {
             self.expire_connects(now);
 
             let ramp_done =
-                self.stats.launched == self.cfg.connections && self.stats.in_flight == 0;
-            if ramp_done && hold_until.is_none() {
+                self.stats.launched == self.stats.requested && self.stats.in_flight == 0;
+            if ramp_done && ramp_done_at.is_none() {
+                ramp_done_at = Some(now);
                 let t0 = self.first_connect.unwrap_or(self.started);
                 self.stats.elapsed_to_all_s = Some(now.duration_since(t0).as_secs_f64());
                 rss_at_peak = (self.stats.open, probe.read().rss_bytes);
-                held_from = Some(now);
-                hold_until = Some(self.cfg.hold.map(|h| now + h));
-                if self.stats.open == 0 {
-                    break; // nothing to hold
+                if let Sink::Publish(p) = &self.sink {
+                    p.ramp_done(now, self.first_connect.unwrap_or(now));
+                }
+            }
+            if let (Some(done), None) = (ramp_done_at, hold_until) {
+                // With --processes, every process holds from the moment the last one is ready.
+                let start = match &self.sink {
+                    Sink::Print(_) => Some(done),
+                    Sink::Publish(p) => p.hold_start(),
+                };
+                if let Some(start) = start {
+                    held_from = Some(start);
+                    hold_until = Some(self.cfg.hold.map(|h| start + h));
+                    if self.stats.open == 0 {
+                        break; // nothing to hold
+                    }
                 }
             }
             if let Some(Some(end)) = hold_until {
@@ -226,11 +274,11 @@ impl Flood<'_> {
                 wake = wake.min(deadline);
             }
             if self.cfg.ping_interval.is_some()
-                || (self.cfg.rate > 0 && self.stats.launched < self.cfg.connections)
+                || (self.cfg.rate > 0 && self.stats.launched < self.stats.requested)
             {
                 wake = wake.min(now + Duration::from_millis(5));
             }
-            let launch_ready = self.stats.launched < self.cfg.connections
+            let launch_ready = self.stats.launched < self.stats.requested
                 && self.stats.in_flight < self.cfg.concurrency
                 && self.cfg.rate == 0;
             let timeout = if launch_ready {
@@ -255,7 +303,7 @@ impl Flood<'_> {
                 let reading = probe.read();
                 let dt = now.duration_since(last.0).as_secs_f64().max(1e-9);
                 let knee = self.plan.knee().filter(|k| {
-                    self.stats.launched < self.cfg.connections
+                    self.stats.launched < self.stats.requested
                         && self.plan.per_pair_after(self.stats.launched) > *k
                 });
                 let tick = Tick {
@@ -272,12 +320,17 @@ impl Flood<'_> {
                     tcp_tw: reading.tcp.tcp_tw,
                     knee,
                 };
-                report::tick(self.out, &tick, self.plan);
+                match &self.sink {
+                    Sink::Print(out) => report::tick(*out, &tick, self.plan),
+                    Sink::Publish(p) => {
+                        p.publish(&self.stats, reading.rss_bytes, rss_start, rss_at_peak)
+                    }
+                }
                 self.interval_rtt = Histogram::default();
                 last = (now, self.stats.established);
-                next_tick += TICK;
+                next_tick += tick_every;
                 if next_tick < now {
-                    next_tick = now + TICK;
+                    next_tick = now + tick_every;
                 }
             }
         }
@@ -285,6 +338,9 @@ impl Flood<'_> {
         let rss_end = probe.read().rss_bytes;
         if self.stats.open >= rss_at_peak.0 && self.stats.open > 0 {
             rss_at_peak = (self.stats.open, rss_end);
+        }
+        if let Sink::Publish(p) = &self.sink {
+            p.publish(&self.stats, rss_end, rss_start, rss_at_peak);
         }
         let held_s = held_from.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64());
         self.teardown();
@@ -306,7 +362,7 @@ impl Flood<'_> {
 
     /// Starts the connects that the rate, the in-flight bound and N allow now.
     fn launch_due(&mut self, now: Instant) {
-        let n = self.cfg.connections;
+        let n = self.stats.requested;
         let allowed = if self.cfg.rate == 0 {
             n
         } else {
@@ -321,7 +377,7 @@ impl Flood<'_> {
 
     fn launch(&mut self, now: Instant) {
         self.first_connect.get_or_insert(now);
-        let i = self.stats.launched;
+        let i = self.stats.launched * self.slice.of + self.slice.index;
         self.stats.launched += 1;
         let (dst, src) = self.plan.route(i);
         let c = match sys::connect_nonblocking(dst, src, true) {
@@ -372,7 +428,9 @@ impl Flood<'_> {
         let name = errno::name(code);
         *self.stats.failed.entry(name).or_default() += 1;
         if self.seen_errors.insert(name) {
-            report::first_failure(self.out, name, code, step, e);
+            if let Sink::Print(out) = self.sink {
+                report::first_failure(out, name, code, step, e);
+            }
         }
     }
 
@@ -450,7 +508,9 @@ impl Flood<'_> {
             None => {
                 *self.stats.failed.entry("EOF").or_default() += 1;
                 if self.seen_errors.insert("EOF") {
-                    report::first_eof(self.out);
+                    if let Sink::Print(out) = self.sink {
+                        report::first_eof(out);
+                    }
                 }
             }
         }

@@ -3,6 +3,7 @@
 mod cli;
 mod flood;
 mod plan;
+mod processes;
 mod report;
 mod stats;
 
@@ -65,16 +66,32 @@ fn run(config: cli::Config) -> Result<bool, flood::Error> {
     let port_range: Option<PortRange> = kernel::read_sysctl("net.ipv4.ip_local_port_range")
         .ok()
         .and_then(|t| kernel::parse_port_range(&t));
-    let plan = plan::Plan::new(
+    let mut plan = plan::Plan::new(
         config.connections,
         config.targets.clone(),
         config.sources.clone(),
         port_range,
         fd_room,
         grant.soft,
+        config.processes,
     );
+    plan.files_free = kernel::read_sysctl("fs.file-nr")
+        .ok()
+        .and_then(|t| kernel::parse_file_nr(&t))
+        .map(|f| f.max.saturating_sub(f.allocated));
     report::plan(out, &plan);
-    let summary = flood::run(&config, &plan, out, &mut probe)?;
+    let summary = if plan.processes > 1 {
+        drop(probe);
+        processes::run(&config, &plan, plan.processes, out)?
+    } else {
+        flood::run(
+            &config,
+            &plan,
+            flood::Slice::WHOLE,
+            flood::Sink::Print(out),
+            &mut probe,
+        )?
+    };
     report::summary(out, &summary);
     Ok(summary.success())
 }

@@ -36,6 +36,10 @@ pub struct Plan {
     pub port_range: Option<PortRange>,
     pub fd_room: u64,
     pub fd_soft: u64,
+    /// Processes the connections are split over.
+    pub processes: u64,
+    /// Open files the machine still allows (fs.file-max minus fs.file-nr's allocated).
+    pub files_free: Option<u64>,
 }
 
 /// A problem the plan foresees, said before the first connect.
@@ -45,12 +49,14 @@ pub enum Warning {
     PortsExhausted { per_pair: u64, ports: u64 },
     /// Past the knee: connect() will slow down.
     PastKnee { per_pair: u64, knee: u64 },
-    /// More connections than this process's fd limit leaves room for: EMFILE expected.
+    /// More connections per process than its fd limit leaves room for: EMFILE expected.
     FdLimit {
         connections: u64,
         room: u64,
         soft: u64,
     },
+    /// More descriptors than fs.file-max leaves free: ENFILE expected.
+    FileMax { needed: u64, free: u64 },
 }
 
 impl Plan {
@@ -61,6 +67,7 @@ impl Plan {
         port_range: Option<PortRange>,
         fd_room: u64,
         fd_soft: u64,
+        processes: Option<u64>,
     ) -> Plan {
         let mut plan = Plan {
             connections,
@@ -70,6 +77,10 @@ impl Plan {
             port_range,
             fd_room,
             fd_soft,
+            processes: processes
+                .unwrap_or_else(|| connections.div_ceil(fd_room.max(1)))
+                .max(1),
+            files_free: None,
         };
         if plan.sources.is_empty() {
             plan.sources = plan.default_sources();
@@ -142,11 +153,18 @@ impl Plan {
                 w.push(Warning::PastKnee { per_pair, knee });
             }
         }
-        if self.connections > self.fd_room {
+        let per_process = self.connections.div_ceil(self.processes);
+        if per_process > self.fd_room {
             w.push(Warning::FdLimit {
-                connections: self.connections,
+                connections: per_process,
                 room: self.fd_room,
                 soft: self.fd_soft,
+            });
+        }
+        if let Some(free) = self.files_free.filter(|f| self.connections > *f) {
+            w.push(Warning::FileMax {
+                needed: self.connections,
+                free,
             });
         }
         w
@@ -177,6 +195,7 @@ mod tests {
             range(),
             19_990,
             20_000,
+            None,
         );
         assert_eq!(p.sources.len(), 2);
         assert!(p.sources_chosen);
@@ -189,6 +208,7 @@ mod tests {
             range(),
             19_990,
             20_000,
+            None,
         );
         assert!(small.sources.is_empty());
         assert_eq!(small.route(7), (t("127.0.0.1:7000"), None));
@@ -203,6 +223,7 @@ mod tests {
             range(),
             100,
             110,
+            None,
         );
         assert_eq!(p.pairs(), 4);
         let routes: Vec<_> = (0..4).map(|i| p.route(i)).collect();
@@ -222,6 +243,7 @@ mod tests {
             range(),
             19_990,
             20_000,
+            Some(1),
         );
         let w = p.warnings();
         assert!(w.contains(&Warning::PortsExhausted {
@@ -236,7 +258,20 @@ mod tests {
             range(),
             19_990,
             20_000,
+            None,
         );
         assert!(matches!(knee.warnings()[..], [Warning::PastKnee { .. }]));
+        let split = Plan::new(
+            1_000_000,
+            vec![t("127.0.0.1:7000")],
+            vec![],
+            range(),
+            19_990,
+            20_000,
+            None,
+        );
+        assert_eq!(split.processes, 51);
+        assert!(split.warnings().is_empty(), "{:?}", split.warnings());
+        assert!(split.per_pair() <= split.knee().unwrap());
     }
 }

@@ -35,8 +35,12 @@ fn warning_text(w: &Warning) -> String {
             "one (source, destination) pair gets {} connections, past ~{} ({KNEE_PERCENT}% of the port range): connect() will slow sharply while the kernel searches for free ports",
             fmt::thousands(per_pair), fmt::thousands(knee)
         ),
+        Warning::FileMax { needed, free } => format!(
+            "{} descriptors needed but fs.file-max leaves {} free on this machine (a loopback server needs as many again): expect ENFILE; raise it with sysctl -w fs.file-max=N",
+            fmt::thousands(needed), fmt::thousands(free)
+        ),
         Warning::FdLimit { connections, room, soft } => format!(
-            "{} connections do not fit this process's RLIMIT_NOFILE {} (room for {}): expect EMFILE after ~{}; raise --nofile / ulimit -n, or use more processes",
+            "{} connections per process do not fit RLIMIT_NOFILE {} (room for {}): expect EMFILE after ~{}; raise --nofile / ulimit -n, or use more --processes",
             fmt::thousands(connections), fmt::thousands(soft), fmt::thousands(room), fmt::thousands(room)
         ),
     }
@@ -61,6 +65,10 @@ fn warning_json(w: &Warning) -> Object {
             .with("connections", connections)
             .with("room", room)
             .with("fd_soft", soft),
+        Warning::FileMax { needed, free } => Object::new()
+            .with("kind", "file_max")
+            .with("needed", needed)
+            .with("free", free),
     }
 }
 
@@ -93,6 +101,7 @@ pub fn plan(out: Output, p: &Plan) {
                 .with("knee", p.knee())
                 .with("fd_soft", p.fd_soft)
                 .with("fd_room", p.fd_room)
+                .with("processes", p.processes)
                 .with(
                     "warnings",
                     warnings.iter().map(warning_json).collect::<Vec<_>>(),
@@ -129,7 +138,8 @@ pub fn plan(out: Output, p: &Plan) {
                 .unwrap_or_default()
         ),
         format!(
-            "  fds       RLIMIT_NOFILE {}: room for {} connections",
+            "  processes {} (RLIMIT_NOFILE {} each: room for {} connections per process)",
+            p.processes,
             fmt::thousands(p.fd_soft),
             fmt::thousands(p.fd_room)
         ),
@@ -165,6 +175,27 @@ pub fn first_failure(out: Output, name: &str, code: i32, step: &str, e: &io::Err
             "first {name} from {step}: {e}: {}",
             c10m_common::errno::meaning(code)
         );
+    }
+}
+
+/// The first failure of a kind seen across `--processes` children.
+pub fn first_failure_aggregated(out: Output, name: &'static str) {
+    let meaning = c10m_common::errno::KNOWN
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map_or("see the summary", |(code, _)| {
+            c10m_common::errno::meaning(*code)
+        });
+    if out.json {
+        stdout_line(
+            &Object::new()
+                .with("type", "failure")
+                .with("errno", name)
+                .with("meaning", meaning)
+                .render(),
+        );
+    } else {
+        eprintln!("first {name}: {meaning}");
     }
 }
 

@@ -12,7 +12,7 @@ pub struct Histogram {
 
 const SUB: u32 = 16;
 /// Values below 16 get a bucket each; each power of two from 2^4 to 2^63 gets `SUB`.
-const BUCKETS: usize = ((63 - 3) * SUB + SUB) as usize;
+pub const BUCKETS: usize = ((63 - 3) * SUB + SUB) as usize;
 
 impl Default for Histogram {
     fn default() -> Self {
@@ -46,6 +46,19 @@ impl Histogram {
     pub fn record(&mut self, us: u64) {
         self.buckets[Self::index(us)] += 1;
         self.count += 1;
+    }
+
+    /// The bucket counts, for shipping to another process.
+    pub fn buckets(&self) -> &[u64] {
+        &self.buckets
+    }
+
+    /// Adds `n` samples to bucket `i` (the inverse of [`Histogram::buckets`]).
+    pub fn add_to_bucket(&mut self, i: usize, n: u64) {
+        if let Some(b) = self.buckets.get_mut(i) {
+            *b += n;
+            self.count += n;
+        }
     }
 
     /// The value at quantile `q` (0..=1), as the lower edge of its bucket.
