@@ -260,11 +260,12 @@ impl Flood<'_> {
                     break;
                 }
             }
-            if let Some(interval) = self.cfg.ping_interval {
+            // Pings start with the hold: during the ramp they would compete with the handshakes.
+            if let (Some(interval), Some(_)) = (self.cfg.ping_interval, hold_until) {
                 let dt = now.duration_since(last_ping_check).as_secs_f64();
-                last_ping_check = now;
                 self.ping_due(dt / interval.as_secs_f64());
             }
+            last_ping_check = now;
 
             let mut wake = next_tick;
             if let Some(Some(end)) = hold_until {
@@ -279,7 +280,7 @@ impl Flood<'_> {
                 wake = wake.min(now + Duration::from_millis(5));
             }
             let launch_ready = self.stats.launched < self.stats.requested
-                && self.stats.in_flight < self.cfg.concurrency
+                && self.stats.in_flight < self.concurrency()
                 && self.cfg.rate == 0;
             let timeout = if launch_ready {
                 Duration::ZERO
@@ -367,10 +368,11 @@ impl Flood<'_> {
             n
         } else {
             let t0 = *self.first_connect.get_or_insert(now);
-            let due = (now.duration_since(t0).as_secs_f64() * self.cfg.rate as f64) as u64 + 1;
+            let rate = self.cfg.rate as f64 / self.slice.of as f64;
+            let due = (now.duration_since(t0).as_secs_f64() * rate) as u64 + 1;
             due.min(n)
         };
-        while self.stats.launched < allowed && self.stats.in_flight < self.cfg.concurrency {
+        while self.stats.launched < allowed && self.stats.in_flight < self.concurrency() {
             self.launch(now);
         }
     }
@@ -605,6 +607,11 @@ impl Flood<'_> {
         if scanned >= cap {
             self.ping_budget = self.ping_budget.min(1.0);
         }
+    }
+
+    /// This process's share of --concurrency (and of --rate, below).
+    fn concurrency(&self) -> u64 {
+        self.cfg.concurrency.div_ceil(self.slice.of)
     }
 
     fn now_us(&self) -> u32 {

@@ -37,9 +37,9 @@ pub struct Cli {
     #[arg(long, value_name = "N|auto", default_value = "1", value_parser = parse_workers)]
     pub workers: Workers,
 
-    /// With --workers: each worker opens its own listener with SO_REUSEPORT instead of sharing one made before fork.
+    /// With --workers: all workers poll one listener made before fork, instead of each its own with SO_REUSEPORT.
     #[arg(long)]
-    pub reuseport: bool,
+    pub shared_listener: bool,
 
     /// Set RLIMIT_NOFILE's soft limit to N (above the hard limit only with CAP_SYS_RESOURCE) [default: the hard limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
@@ -98,14 +98,16 @@ pub struct Config {
 impl Cli {
     pub fn into_config(self) -> Result<Config, String> {
         if self.workers == Workers::Auto && self.max_conns.is_none() {
-            return Err("--workers auto needs --max-conns N to know how many workers N takes".into());
+            return Err(
+                "--workers auto needs --max-conns N to know how many workers N takes".into(),
+            );
         }
-        if self.reuseport && !self.workers.is_multi() {
-            return Err("--reuseport goes with --workers N (N > 1)".into());
+        if self.shared_listener && !self.workers.is_multi() {
+            return Err("--shared-listener goes with --workers N (N > 1)".into());
         }
         Ok(Config {
             workers: self.workers,
-            reuseport: self.reuseport,
+            reuseport: self.workers.is_multi() && !self.shared_listener,
             listen: self.listen,
             max_conns: self.max_conns,
             backlog: self.backlog,
@@ -155,10 +157,14 @@ mod tests {
     fn workers_need_what_they_need() {
         let parse = |a: &[&str]| Cli::try_parse_from(a).unwrap().into_config();
         assert!(parse(&["c10m-server", "--workers", "auto"]).is_err());
-        assert!(parse(&["c10m-server", "--reuseport"]).is_err());
+        assert!(parse(&["c10m-server", "--shared-listener"]).is_err());
         let c = parse(&["c10m-server", "--workers", "auto", "--max-conns", "1000000"]).unwrap();
         assert_eq!(c.workers, Workers::Auto);
-        assert!(parse(&["c10m-server", "--workers", "3", "--reuseport"]).unwrap().reuseport);
+        assert!(
+            parse(&["c10m-server", "--workers", "3", "--reuseport"])
+                .unwrap()
+                .reuseport
+        );
     }
 
     #[test]

@@ -90,7 +90,14 @@ pub fn startup(out: Output, s: &Startup) {
     ));
 }
 
-pub fn startup_workers(out: Output, listen: std::net::SocketAddr, workers: usize, fd_soft: u64, room: u64, reuseport: bool) {
+pub fn startup_workers(
+    out: Output,
+    listen: std::net::SocketAddr,
+    workers: usize,
+    fd_soft: u64,
+    room: u64,
+    reuseport: bool,
+) {
     stdout_line(&format!("listening on {listen}"));
     let mode = if reuseport { "reuseport" } else { "shared" };
     if out.json {
@@ -108,7 +115,11 @@ pub fn startup_workers(out: Output, listen: std::net::SocketAddr, workers: usize
     }
     stdout_line(&format!(
         "{workers} workers ({}), each under RLIMIT_NOFILE {}: room for ~{} connections in all",
-        if reuseport { "one SO_REUSEPORT listener each" } else { "one listener shared across fork" },
+        if reuseport {
+            "one SO_REUSEPORT listener each"
+        } else {
+            "one listener shared across fork"
+        },
         fmt::thousands(fd_soft),
         fmt::thousands(room * workers as u64)
     ));
@@ -172,7 +183,14 @@ pub fn tick(out: Output, t: &Tick) {
         .unwrap_or_default();
     let spread = t
         .workers
-        .map(|w| format!(" | {} workers {}..{}", w.workers, fmt::count(w.min), fmt::count(w.max)))
+        .map(|w| {
+            format!(
+                " | {} workers {}..{}",
+                w.workers,
+                fmt::count(w.min),
+                fmt::count(w.max)
+            )
+        })
         .unwrap_or_default();
     eprintln!(
         "[{:>6.1}s] conns {} (peak {}) | +{} -{} | fds {}/{} | rss {}{} | tcp inuse {} tw {} mem {}{spread}",
@@ -288,7 +306,10 @@ pub fn summary(out: Output, s: &Summary) {
     ];
     let mut lines = lines.to_vec();
     if s.workers > 1 {
-        lines.push(format!("  workers            {} ({} restarted)", s.workers, s.worker_restarts));
+        lines.push(format!(
+            "  workers            {} ({} restarted)",
+            s.workers, s.worker_restarts
+        ));
     }
     stdout_line(&lines.join("\n"));
 }

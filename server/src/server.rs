@@ -29,8 +29,8 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -145,10 +145,17 @@ fn backlog_for(config: &Config, warn: bool) -> (i32, Option<u64>) {
 }
 
 /// Opens the listening socket on `addr` (SO_REUSEPORT when `reuseport`).
-pub(crate) fn prepare(config: &Config, addr: SocketAddr, reuseport: bool, warn: bool) -> Result<Prepared, Error> {
+pub(crate) fn prepare(
+    config: &Config,
+    addr: SocketAddr,
+    reuseport: bool,
+    warn: bool,
+) -> Result<Prepared, Error> {
     let (backlog, somaxconn) = backlog_for(config, warn);
-    let listener = sys::listen_tcp(addr, sys::ListenOpts { backlog, reuseport }).map_err(|e| listen_error(addr, e))?;
-    let listen = sys::local_addr(listener.as_fd()).map_err(|e| Error(format!("getsockname: {e}")))?;
+    let listener = sys::listen_tcp(addr, sys::ListenOpts { backlog, reuseport })
+        .map_err(|e| listen_error(addr, e))?;
+    let listen =
+        sys::local_addr(listener.as_fd()).map_err(|e| Error(format!("getsockname: {e}")))?;
     Ok(Prepared {
         listener,
         listen,
@@ -159,8 +166,10 @@ pub(crate) fn prepare(config: &Config, addr: SocketAddr, reuseport: bool, warn: 
 
 /// One process serves everything (`--workers 1`), or the supervisor forks workers.
 pub fn run(config: Config) -> Result<Summary, Error> {
-    sys::install_stop_handler().map_err(|e| Error(format!("cannot install signal handlers: {e}")))?;
-    let grant = rlimit::raise_nofile(config.nofile).map_err(|e| Error(format!("cannot set RLIMIT_NOFILE: {e}")))?;
+    sys::install_stop_handler()
+        .map_err(|e| Error(format!("cannot install signal handlers: {e}")))?;
+    let grant = rlimit::raise_nofile(config.nofile)
+        .map_err(|e| Error(format!("cannot set RLIMIT_NOFILE: {e}")))?;
     if config.workers.is_multi() {
         return crate::workers::run(&config, grant);
     }
@@ -172,7 +181,14 @@ pub fn run(config: Config) -> Result<Summary, Error> {
         json: config.json,
         quiet: config.quiet,
     };
-    serve(prepared, &config, grant.soft, grant.hard, config.max_conns, Sink::Print(out))
+    serve(
+        prepared,
+        &config,
+        grant.soft,
+        grant.hard,
+        config.max_conns,
+        Sink::Print(out),
+    )
 }
 
 /// Runs the event loop on a prepared listener until SIGINT/SIGTERM.
@@ -330,7 +346,9 @@ impl Server {
                 };
                 match &self.sink {
                     Sink::Print(out) => report::tick(*out, &tick),
-                    Sink::Publish(p) => p.publish(&self.stats, reading.rss_bytes, self.rss_start, rss_at_peak),
+                    Sink::Publish(p) => {
+                        p.publish(&self.stats, reading.rss_bytes, self.rss_start, rss_at_peak)
+                    }
                 }
                 last_tick = (now, self.stats.accepted, self.stats.closed);
                 next_tick += interval;

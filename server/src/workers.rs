@@ -1,14 +1,15 @@
 //! `--workers N`: several processes serve one port, each under its own RLIMIT_NOFILE.
 //!
-//! # One listener or one per worker
-//! - Shared (the default): the parent opens one listening socket before fork; every worker polls
-//!   the same socket. The kernel keeps one accept queue and whichever worker calls accept() first
-//!   takes the connection, so a worker at its fd cap simply stops accepting and the others take
-//!   the rest: the load balances itself to the workers that have room.
-//! - `--reuseport`: each worker opens its own socket with SO_REUSEPORT; the kernel hashes each new
-//!   connection's 4-tuple to one of them. No worker wakes for another's connections, but the hash
-//!   ignores how full a worker is: a worker at its cap leaves the connections hashed to it waiting
-//!   in its own accept queue. So reuseport needs head-room in every worker.
+//! # One listener per worker (SO_REUSEPORT), or one shared
+//! - Reuseport (the default): each worker opens its own socket with SO_REUSEPORT; the kernel
+//!   hashes each new connection's 4-tuple to one of them, so exactly one worker wakes for it. The
+//!   hash ignores how full a worker is, so every worker keeps its whole fd room as head-room and
+//!   `--workers auto` plans to fill only 90% of it.
+//! - `--shared-listener`: the parent opens one socket before fork and every worker polls it. One
+//!   accept queue, and a full worker simply stops taking from it; but each new connection wakes
+//!   *every* worker's epoll (mio registers without EPOLLEXCLUSIVE), all but one of which find
+//!   nothing: with 56 workers on 2 cores that thundering herd cut the ramp to ~15k/s and left
+//!   workers between 199 and 17,900 connections (measured, see docs/results.md).
 //!
 //! # Supervision
 //! Workers publish their counters to shared memory every [`PUBLISH_INTERVAL`]; the parent sums
@@ -58,7 +59,10 @@ const F_CLOSE_ERR: usize = F_ACCEPT_ERR + KNOWN.len() + 1;
 const STRIDE: usize = F_CLOSE_ERR + KNOWN.len() + 1;
 
 fn errno_slot(name: &str) -> usize {
-    KNOWN.iter().position(|(_, n)| *n == name).unwrap_or(KNOWN.len())
+    KNOWN
+        .iter()
+        .position(|(_, n)| *n == name)
+        .unwrap_or(KNOWN.len())
 }
 
 fn errno_at(i: usize) -> &'static str {
@@ -139,7 +143,8 @@ pub fn run(config: &Config, grant: NofileGrant) -> Result<Summary, Error> {
     // closed once every worker has its own.
     let first = server::prepare(config, config.listen, config.reuseport, true)?;
     let listen = first.listen;
-    let counters = Rc::new(SharedCounters::new(n, STRIDE).map_err(|e| Error(format!("mmap: {e}")))?);
+    let counters =
+        Rc::new(SharedCounters::new(n, STRIDE).map_err(|e| Error(format!("mmap: {e}")))?);
     let mut sup = Supervisor {
         config,
         counters,
@@ -150,7 +155,10 @@ pub fn run(config: &Config, grant: NofileGrant) -> Result<Summary, Error> {
         listen,
         fd_soft: grant.soft,
         fd_hard: grant.hard,
-        per_worker_max: config.max_conns.map(|m| m.div_ceil(n as u64)).filter(|_| !config.reuseport),
+        per_worker_max: config
+            .max_conns
+            .map(|m| m.div_ceil(n as u64))
+            .filter(|_| !config.reuseport),
         out,
     };
     for i in 0..n {
@@ -191,7 +199,11 @@ impl Supervisor<'_> {
                 }
             }
         } else {
-            let Some(l) = self.shared_listener.as_ref().and_then(|l| l.try_clone().ok()) else {
+            let Some(l) = self
+                .shared_listener
+                .as_ref()
+                .and_then(|l| l.try_clone().ok())
+            else {
                 return 1;
             };
             self.shared_listener = None;
@@ -208,7 +220,14 @@ impl Supervisor<'_> {
             counters: Rc::clone(&self.counters),
             slot: i,
         });
-        match server::serve(prepared, self.config, self.fd_soft, self.fd_hard, self.per_worker_max, sink) {
+        match server::serve(
+            prepared,
+            self.config,
+            self.fd_soft,
+            self.fd_hard,
+            self.per_worker_max,
+            sink,
+        ) {
             Ok(_) => 0,
             Err(e) => {
                 eprintln!("c10m-server: worker {i}: {e}");
@@ -220,7 +239,9 @@ impl Supervisor<'_> {
     fn wait_ready(&mut self) -> Result<(), Error> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while (0..self.pids.len()).any(|i| self.counters.get(i, F_READY) == 0) {
-            if let Some((pid, exit)) = process::reap_any().map_err(|e| Error(format!("waitpid: {e}")))? {
+            if let Some((pid, exit)) =
+                process::reap_any().map_err(|e| Error(format!("waitpid: {e}")))?
+            {
                 self.stop_all();
                 return Err(Error(format!("worker (pid {pid}) {exit} while starting")));
             }
@@ -251,13 +272,22 @@ impl Supervisor<'_> {
             let at_peak = c.get(i, F_PEAK_AT_RSS);
             if at_peak > 0 {
                 t.conns_at_rss_peak += at_peak;
-                t.rss_growth_at_peak += c.get(i, F_RSS_AT_PEAK) as f64 - c.get(i, F_RSS_START) as f64;
+                t.rss_growth_at_peak +=
+                    c.get(i, F_RSS_AT_PEAK) as f64 - c.get(i, F_RSS_START) as f64;
             }
             t.min_conns = t.min_conns.min(conns);
             t.max_conns = t.max_conns.max(conns);
             for k in 0..=KNOWN.len() {
-                add(&mut t.stats.accept_errors, errno_at(k), c.get(i, F_ACCEPT_ERR + k));
-                add(&mut t.stats.close_errors, errno_at(k), c.get(i, F_CLOSE_ERR + k));
+                add(
+                    &mut t.stats.accept_errors,
+                    errno_at(k),
+                    c.get(i, F_ACCEPT_ERR + k),
+                );
+                add(
+                    &mut t.stats.close_errors,
+                    errno_at(k),
+                    c.get(i, F_CLOSE_ERR + k),
+                );
             }
         }
         t
@@ -306,7 +336,8 @@ impl Supervisor<'_> {
                 fds_used: t.stats.conns + self.pids.len() as u64 * FDS_PER_WORKER,
                 fd_limit: self.fd_soft * self.pids.len() as u64,
                 rss_bytes: t.rss,
-                rss_per_conn: (t.conns_at_rss_peak > 0).then(|| t.rss_growth_at_peak / t.conns_at_rss_peak as f64),
+                rss_per_conn: (t.conns_at_rss_peak > 0)
+                    .then(|| t.rss_growth_at_peak / t.conns_at_rss_peak as f64),
                 tcp: reading.tcp,
                 blocked: None,
                 accept_errors: BTreeMap::new(),
@@ -332,7 +363,9 @@ impl Supervisor<'_> {
             connections_at_exit: stats.conns,
             stats,
             rss_bytes: t.rss,
-            rss_start_bytes: (0..self.pids.len()).map(|i| self.counters.get(i, F_RSS_START)).sum(),
+            rss_start_bytes: (0..self.pids.len())
+                .map(|i| self.counters.get(i, F_RSS_START))
+                .sum(),
             rss_bytes_per_conn_at_peak: (t.conns_at_rss_peak > 0)
                 .then(|| t.rss_growth_at_peak / t.conns_at_rss_peak as f64),
             uptime_s: started.elapsed().as_secs_f64(),
@@ -352,8 +385,12 @@ impl Supervisor<'_> {
 
     /// Reports each worker that ended and starts a replacement, up to a limit.
     fn reap_and_restart(&mut self) -> Result<(), Error> {
-        while let Some((pid, exit)) = process::reap_any().map_err(|e| Error(format!("waitpid: {e}")))? {
-            let Some(i) = self.pids.iter().position(|p| *p == pid) else { continue };
+        while let Some((pid, exit)) =
+            process::reap_any().map_err(|e| Error(format!("waitpid: {e}")))?
+        {
+            let Some(i) = self.pids.iter().position(|p| *p == pid) else {
+                continue;
+            };
             if sys::stop_requested() {
                 // Shutting down: a signal reached the worker directly (Ctrl-C goes to the whole
                 // process group). Its final counters stay in its slot for the summary.
@@ -386,8 +423,16 @@ impl Supervisor<'_> {
         self.retired.bytes_echoed += c.get(i, F_ECHOED);
         self.retired.backpressure_events += c.get(i, F_BACKPRESSURE);
         for k in 0..=KNOWN.len() {
-            add(&mut self.retired.accept_errors, errno_at(k), c.get(i, F_ACCEPT_ERR + k));
-            add(&mut self.retired.close_errors, errno_at(k), c.get(i, F_CLOSE_ERR + k));
+            add(
+                &mut self.retired.accept_errors,
+                errno_at(k),
+                c.get(i, F_ACCEPT_ERR + k),
+            );
+            add(
+                &mut self.retired.close_errors,
+                errno_at(k),
+                c.get(i, F_CLOSE_ERR + k),
+            );
         }
         add(&mut self.retired.close_errors, "worker_died", conns);
         c.clear(i);
@@ -410,7 +455,9 @@ impl Supervisor<'_> {
                         }
                     }
                 }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => {
                     for &pid in self.pids.iter().filter(|p| **p > 0) {
                         let _ = process::signal(pid, process::SIGKILL);
