@@ -42,7 +42,15 @@ pub fn fork() -> io::Result<Fork> {
         return Ok(Fork::Parent { child: pid });
     }
     // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
-    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) })?;
+    cvt(unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })?;
     // SAFETY: getppid has no preconditions.
     if unsafe { libc::getppid() } != parent {
         std::process::exit(1); // the parent died before the prctl took effect

@@ -160,11 +160,9 @@ mod tests {
         assert!(parse(&["c10m-server", "--shared-listener"]).is_err());
         let c = parse(&["c10m-server", "--workers", "auto", "--max-conns", "1000000"]).unwrap();
         assert_eq!(c.workers, Workers::Auto);
-        assert!(
-            parse(&["c10m-server", "--workers", "3", "--reuseport"])
-                .unwrap()
-                .reuseport
-        );
+        assert!(parse(&["c10m-server", "--workers", "3"]).unwrap().reuseport);
+        let shared = parse(&["c10m-server", "--workers", "3", "--shared-listener"]).unwrap();
+        assert!(!shared.reuseport);
     }
 
     #[test]
