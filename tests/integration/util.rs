@@ -1,0 +1,588 @@
+//! Helpers shared by the integration tests: finding the binaries, running them with captured
+//! output, reading their JSON lines, and failing with everything both processes printed.
+//!
+//! Every child is killed (SIGKILL) when its handle is dropped, and also if the test thread that
+//! spawned it dies (PR_SET_PDEATHSIG), so a failing or aborted test leaves no process behind.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Tests that open many sockets hold this exclusively ([`exclusive`]) so that nothing else runs
+/// beside them: they measure system-wide TCP counters and load both cores. Every other test that
+/// opens sockets holds it shared ([`shared`]) and so runs concurrently with its peers.
+static BIG: RwLock<()> = RwLock::new(());
+
+/// For the big tests: no other socket-using test runs meanwhile.
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    BIG.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For ordinary tests: run beside each other, never beside a big one.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    BIG.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Prints why a test cannot run here. Callers return right after, so the test shows as passed
+/// but the reason is on stderr (run with --nocapture to see it).
+pub fn skip(reason: &str) {
+    eprintln!("SKIPPED: {reason}");
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; true if it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binaries
+
+/// `target/<profile>`, from this test executable's path (`target/<profile>/deps/integration-*`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable is not in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The path of one of the project's binaries: `target/release/NAME` when it exists (the tests are
+/// about the optimised build), else the test's own profile directory.
+pub fn bin(name: &str) -> PathBuf {
+    let profile = profile_dir();
+    let mut candidates = Vec::new();
+    if let Some(target) = profile.parent() {
+        candidates.push(target.join("release").join(name));
+    }
+    candidates.push(profile.join(name));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} not found next to {}: build the binaries first: cargo build --release (make test does it)",
+                profile.display()
+            )
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/// Anything whose output belongs in a failure message.
+pub trait Dump {
+    fn dump(&self) -> String;
+}
+
+/// Panics with `msg` followed by the stdout and stderr of every process in `parts`.
+#[track_caller]
+pub fn fail(parts: &[&dyn Dump], msg: &str) -> ! {
+    let mut s = format!("{msg}\n");
+    for p in parts {
+        s.push_str(&p.dump());
+    }
+    panic!("{s}");
+}
+
+/// `ensure!([&server, &client], cond, "format", args...)`: on failure, panics with the message
+/// and both processes' output.
+macro_rules! ensure {
+    ($parts:expr, $cond:expr, $($fmt:tt)+) => {
+        let ok: bool = $cond;
+        if !ok {
+            $crate::util::fail(&$parts, &format!(
+                "assertion failed: {}\n{}", stringify!($cond), format!($($fmt)+)
+            ));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// Lines of a stream as they arrive, shared with the thread that reads them.
+type Buffer = Arc<Mutex<String>>;
+
+fn lock(b: &Buffer) -> MutexGuard<'_, String> {
+    b.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn reader(mut src: impl Read + Send + 'static, buf: Buffer) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut r = BufReader::new(&mut src);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => lock(&buf).push_str(&String::from_utf8_lossy(&line)),
+            }
+        }
+    })
+}
+
+/// A running child with stdout and stderr captured line by line.
+pub struct Proc {
+    name: String,
+    args: Vec<String>,
+    child: Child,
+    status: Option<ExitStatus>,
+    stdout: Buffer,
+    stderr: Buffer,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// A finished child: how it ended and everything it printed.
+pub struct Run {
+    pub name: String,
+    pub args: Vec<String>,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, args: &[String]) -> Proc {
+        Proc::try_spawn(name, args, false).unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+    }
+
+    /// Starts `name` with `args`; with `offline`, in a network namespace of its own where only a
+    /// loopback interface that is down exists, so that no packet can leave the machine whatever
+    /// the binary does (for tests that hand it a non-loopback address).
+    pub fn try_spawn(name: &str, args: &[String], offline: bool) -> io::Result<Proc> {
+        let mut cmd = Command::new(bin(name));
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: the closure runs in the child between fork and exec and only makes the
+        // prctl and unshare system calls, which are async-signal-safe and touch no memory of
+        // ours.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Die with the test thread that spawned us, whatever happens to it.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                if offline && libc::unshare(libc::CLONE_NEWNET) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = Buffer::default();
+        let stderr = Buffer::default();
+        let readers = vec![
+            reader(child.stdout.take().expect("piped"), stdout.clone()),
+            reader(child.stderr.take().expect("piped"), stderr.clone()),
+        ];
+        Ok(Proc {
+            name: name.to_string(),
+            args: args.to_vec(),
+            child,
+            status: None,
+            stdout,
+            stderr,
+            readers,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything printed to stdout so far.
+    pub fn stdout(&self) -> String {
+        lock(&self.stdout).clone()
+    }
+
+    /// Everything printed to stderr so far.
+    pub fn stderr(&self) -> String {
+        lock(&self.stderr).clone()
+    }
+
+    /// The exit status if the child has ended (reaping it).
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Sends `sig` unless the child has already been reaped.
+    pub fn signal(&mut self, sig: libc::c_int) {
+        if self.try_status().is_some() {
+            return;
+        }
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill has no memory-safety preconditions. The child has not been reaped yet
+        // (try_status returned None and only this struct waits on it), so `pid` still names
+        // our child and cannot have been reused by another process.
+        unsafe { libc::kill(pid, sig) };
+    }
+
+    /// Waits up to `timeout` for the child to end; on timeout kills it and panics with its
+    /// output. Returns the status and the complete output.
+    pub fn wait(self, timeout: Duration) -> Run {
+        self.wait_with(timeout, &[])
+    }
+
+    /// [`Proc::wait`], with the output of `others` too in the failure message.
+    pub fn wait_with(mut self, timeout: Duration, others: &[&dyn Dump]) -> Run {
+        let ended = wait_until(timeout, || self.try_status().is_some());
+        if !ended {
+            self.signal(libc::SIGKILL);
+            self.status = self.child.wait().ok();
+            let mut parts: Vec<&dyn Dump> = vec![&self];
+            parts.extend_from_slice(others);
+            fail(
+                &parts,
+                &format!("{} did not exit within {timeout:?}; killed it", self.name),
+            );
+        }
+        self.finish()
+    }
+
+    /// Collects the output of an ended child (the reader threads end at EOF).
+    fn finish(&mut self) -> Run {
+        let status = self.try_status().expect("finish() before exit");
+        for r in self.readers.drain(..) {
+            // A grandchild could hold the pipe open; the binaries spawn none, so this ends.
+            let _ = r.join();
+        }
+        Run {
+            name: self.name.clone(),
+            args: self.args.clone(),
+            status,
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.try_status().is_none() {
+            self.signal(libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn dump_streams(name: &str, args: &[String], state: &str, stdout: &str, stderr: &str) -> String {
+    format!(
+        "\n===== {name} {} ({state})\n----- stdout\n{stdout}\n----- stderr\n{stderr}\n===== end of {name}\n",
+        args.join(" ")
+    )
+}
+
+impl Dump for Proc {
+    fn dump(&self) -> String {
+        let state = match self.status {
+            Some(s) => describe(s),
+            None => "running".into(),
+        };
+        dump_streams(
+            &self.name,
+            &self.args,
+            &state,
+            &self.stdout(),
+            &self.stderr(),
+        )
+    }
+}
+
+impl Dump for Run {
+    fn dump(&self) -> String {
+        dump_streams(
+            &self.name,
+            &self.args,
+            &describe(self.status),
+            &self.stdout,
+            &self.stderr,
+        )
+    }
+}
+
+fn describe(s: ExitStatus) -> String {
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => format!("{s}"),
+    }
+}
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Stdout lines after the first that parse as JSON objects.
+    pub fn json(&self) -> Vec<Value> {
+        json_lines(&self.stdout)
+    }
+
+    /// The last stdout line parsed as JSON, which must be the `"summary"` object.
+    pub fn summary(&self) -> Value {
+        let last = self.stdout.lines().rev().find(|l| !l.trim().is_empty());
+        let v = last.and_then(|l| serde_json::from_str::<Value>(l).ok());
+        match v {
+            Some(v) if v["type"] == "summary" => v,
+            _ => fail(
+                &[self],
+                "the last stdout line is not a JSON object with \"type\": \"summary\"",
+            ),
+        }
+    }
+}
+
+/// Runs a binary to completion (bounded by `timeout`).
+pub fn run(name: &str, args: &[&str], timeout: Duration) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    Proc::spawn(name, &args).wait(timeout)
+}
+
+/// [`run`] in a network namespace of its own (see [`Proc::try_spawn`]); `Err` when this
+/// machine does not let us create one (it takes CAP_SYS_ADMIN).
+pub fn run_offline(name: &str, args: &[&str], timeout: Duration) -> io::Result<Run> {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    Ok(Proc::try_spawn(name, &args, true)?.wait(timeout))
+}
+
+/// Every complete stdout line that parses as a JSON object with a `"type"` field.
+pub fn json_lines(stdout: &str) -> Vec<Value> {
+    // Only lines ending in '\n' are complete; the reader appends whole lines, so all are.
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("type").is_some())
+        .collect()
+}
+
+/// JSON objects of one `"type"`.
+pub fn of_type(lines: &[Value], ty: &str) -> Vec<Value> {
+    lines.iter().filter(|v| v["type"] == ty).cloned().collect()
+}
+
+/// A JSON number as u64 (panics with the value when it is not one).
+pub fn u(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("field {key:?} is not an unsigned integer in {v}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+/// A running `c10m-server --listen 127.0.0.1:0 --json --stats-interval 0.2 ARGS`: its address,
+/// its ticks as they arrive, and SIGKILL on drop.
+pub struct ServerGuard {
+    proc: Option<Proc>,
+    pub addr: SocketAddr,
+    pid: u32,
+}
+
+impl ServerGuard {
+    pub fn start(args: &[&str]) -> ServerGuard {
+        let mut all: Vec<String> = [
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--stats-interval",
+            "0.2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        all.extend(args.iter().map(|s| s.to_string()));
+        let mut proc = Proc::spawn("c10m-server", &all);
+        let pid = proc.pid();
+        let ready = wait_until(Duration::from_secs(10), || {
+            proc.stdout().contains('\n') || proc.try_status().is_some()
+        });
+        let first = proc.stdout().lines().next().map(str::to_string);
+        let addr = first
+            .as_deref()
+            .and_then(|l| l.strip_prefix("listening on "))
+            .and_then(|a| a.trim().parse::<SocketAddr>().ok());
+        match addr {
+            Some(addr) if ready => ServerGuard {
+                proc: Some(proc),
+                addr,
+                pid,
+            },
+            _ => fail(
+                &[&proc],
+                "c10m-server did not print `listening on IP:PORT` as its first line",
+            ),
+        }
+    }
+
+    fn proc(&self) -> &Proc {
+        self.proc.as_ref().expect("server already stopped")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn addr_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The JSON lines printed so far.
+    pub fn json(&self) -> Vec<Value> {
+        json_lines(&self.proc().stdout())
+    }
+
+    pub fn ticks(&self) -> Vec<Value> {
+        of_type(&self.json(), "tick")
+    }
+
+    pub fn last_tick(&self) -> Option<Value> {
+        self.ticks().pop()
+    }
+
+    /// Number of ticks printed so far.
+    pub fn tick_count(&self) -> usize {
+        self.ticks().len()
+    }
+
+    /// Waits until the latest tick shows exactly `n` connections.
+    pub fn wait_conns(&self, n: u64, timeout: Duration) -> bool {
+        wait_until(timeout, || {
+            self.last_tick()
+                .is_some_and(|t| t["connections"].as_u64() == Some(n))
+        })
+    }
+
+    /// Fails the test unless the server is still running.
+    #[track_caller]
+    pub fn assert_alive(&mut self, others: &[&dyn Dump]) {
+        let proc = self.proc.as_mut().expect("server already stopped");
+        if proc.try_status().is_some() {
+            let mut parts: Vec<&dyn Dump> = vec![&*proc];
+            parts.extend_from_slice(others);
+            fail(&parts, "c10m-server exited while the test still needed it");
+        }
+    }
+
+    /// Sends SIGTERM and waits (up to 10 s) for the server to exit; returns how it ended and
+    /// its complete output.
+    pub fn terminate(mut self) -> Run {
+        let mut proc = self.proc.take().expect("server already stopped");
+        proc.signal(libc::SIGTERM);
+        proc.wait(Duration::from_secs(10))
+    }
+}
+
+impl Dump for ServerGuard {
+    fn dump(&self) -> String {
+        match &self.proc {
+            Some(p) => p.dump(),
+            None => "\n(server already stopped)\n".into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets of the test process
+
+/// Per-process CPU time (user + system) in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    c10m_common::procfs::read_cpu_seconds(pid, c10m_common::sys::clock_ticks())
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/stat: {e}"))
+}
+
+/// Resident set size of `pid` in bytes, from /proc/PID/statm.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    c10m_common::procfs::read_rss_bytes(Some(pid), c10m_common::sys::page_size()).ok()
+}
+
+/// System-wide TCP sockets in use (IPv4 + IPv6).
+pub fn tcp_inuse() -> u64 {
+    c10m_common::procfs::read_sockstat()
+        .expect("read /proc/net/sockstat")
+        .tcp_inuse
+}
+
+/// `SO_LINGER {on, 0}`: the next close sends a RST instead of a FIN.
+pub fn set_linger_zero(s: &TcpStream) -> io::Result<()> {
+    let lg = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the fd is open for as long as `s` is borrowed; `lg` is a valid linger struct that
+    // outlives the call, and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &lg as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), different for each `seed`.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+/// Connects to `addr` with a 5 s timeout and 5 s read/write timeouts.
+pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+/// Writes `msg`, reads the same number of bytes back (within the stream's timeouts) and checks
+/// they are identical. `msg` must fit in the socket buffers (a few tens of KiB), since the whole
+/// message is written before anything is read.
+pub fn echo(s: &mut TcpStream, msg: &[u8]) -> Result<(), String> {
+    s.write_all(msg).map_err(|e| format!("write: {e}"))?;
+    let mut back = vec![0u8; msg.len()];
+    s.read_exact(&mut back)
+        .map_err(|e| format!("reading the echo of {} bytes: {e}", msg.len()))?;
+    match back.iter().zip(msg).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "echo differs at byte {i} of {}: sent {:#04x}, got {:#04x}",
+            msg.len(),
+            msg[i],
+            back[i]
+        )),
+    }
+}
