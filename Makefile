@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN   := target/release
 
-.PHONY: all build demo test lint fmt clean help
+.PHONY: all build demo test lint fmt clean help bench bench-connect
 
 all: build
 
@@ -10,6 +10,8 @@ help:
 	@echo "make build   build c10m-server and c10m-client (release)"
 	@echo "make demo    one server process filled to its fd limit by one client, on loopback (< 1 min)"
 	@echo "make test    unit and integration tests (what CI runs)"
+	@echo "make bench   BENCH_CONNS (default 1,000,000) held 30 s with pings, vs the C floor; writes bench/results/latest/"
+	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
 	@echo "make clean   remove build output"
 
@@ -21,6 +23,12 @@ demo: build
 
 test: build
 	$(CARGO) test --release --workspace
+
+bench: build
+	python3 scripts/bench.py
+
+bench-connect: build
+	scripts/bench-connect.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""make bench: N concurrent connections on one port, held and pinged, measured and plotted.
+
+Starts c10m-server with enough workers and c10m-client with enough processes, ramps to N,
+holds BENCH_HOLD seconds with every connection pinging once per BENCH_PING seconds, tears
+everything down, and writes bench/results/latest/ (and a dated copy):
+  summary.json  summary.md  timeseries.csv  plot.svg
+Then, in the same run, the kernel's floor (../shared/floor, a minimal C epoll pair) opens the
+same N, and the summary reports c10m's ramp against it.
+
+Environment:
+  BENCH_CONNS=1000000  BENCH_HOLD=30  BENCH_PING=30  BENCH_FLOOR=1 (0 skips the floor)
+  BENCH_SERVER='CMD {port}'  point the client at another server instead (e.g. the floor's srv)
+  BENCH_OUT=bench/results  FLOOR_SRC=../shared/floor
+
+Global sysctls: if fs.file-max is too small for 2N descriptors it is raised and restored on
+every exit path. Only 127.0.0.0/8 is used. Every wait is bounded.
+"""
+import datetime
+import json
+import math
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+N = int(os.environ.get("BENCH_CONNS", "1000000"))
+HOLD = float(os.environ.get("BENCH_HOLD", "30"))
+PING = float(os.environ.get("BENCH_PING", "30"))
+RUN_FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"
+OTHER_SERVER = os.environ.get("BENCH_SERVER")
+OUT = os.path.join(ROOT, os.environ.get("BENCH_OUT", "bench/results"))
+FLOOR_SRC = os.path.join(ROOT, os.environ.get("FLOOR_SRC", "../shared/floor"))
+PAGE = os.sysconf("SC_PAGE_SIZE")
+KERNEL_CACHES = ("TCP", "TCPv6", "request_sock_TCP", "sock_inode_cache", "filp", "dentry",
+                 "eventpoll_epi", "eventpoll_pwq", "skbuff_head_cache", "selinux", "inode_cache")
+
+procs = []          # everything started, killed on any exit
+restore = []        # (path, old value) of global sysctls changed
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def meminfo_slab():
+    for line in read("/proc/meminfo").splitlines():
+        if line.startswith("Slab:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def slabinfo():
+    """name -> bytes held by the cache (whole slabs), or {} when /proc/slabinfo is unreadable."""
+    try:
+        text = read("/proc/slabinfo")
+    except OSError:
+        return {}
+    caches = {}
+    for line in text.splitlines()[2:]:
+        f = line.split()
+        if len(f) < 6:
+            continue
+        name, num, objperslab, pagesperslab = f[0], int(f[2]), int(f[4]), int(f[5])
+        slabs = math.ceil(num / objperslab) if objperslab else 0
+        caches[name] = slabs * pagesperslab * PAGE
+    return caches
+
+
+def sockstat_inuse():
+    total = 0
+    for p in ("/proc/net/sockstat", "/proc/net/sockstat6"):
+        try:
+            for line in read(p).splitlines():
+                if line.startswith(("TCP:", "TCP6:")):
+                    f = line.split()
+                    total += int(f[f.index("inuse") + 1])
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def tree_rss(pid):
+    """RSS of a process and all its descendants, in bytes."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = read(f"/proc/{d}/stat")
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        except (OSError, ValueError):
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += int(read(f"/proc/{p}/statm").split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            pass
+        todo.extend(children.get(p, []))
+    return total
+
+
+class Lines:
+    """Collects a process's stdout lines in a thread; keeps the last JSON object of each type."""
+
+    def __init__(self, proc, name):
+        self.proc, self.name = proc, name
+        self.lines, self.last = [], {}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                    self.last[obj.get("type")] = obj
+                except ValueError:
+                    pass
+
+    def wait_for(self, prefix, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            for line in self.lines:
+                if line.startswith(prefix):
+                    return line
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        return None
+
+
+def start(cmd, name, stderr_path):
+    log(f"$ {' '.join(shlex.quote(c) for c in cmd)}")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(stderr_path, "w"),
+                         start_new_session=True)
+    procs.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=60):
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig) if sig == signal.SIGKILL else p.send_signal(sig)
+        except ProcessLookupError:
+            pass
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(10)
+
+
+def cleanup(*_):
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for path, old in reversed(restore):
+        try:
+            with open(path, "w") as f:
+                f.write(old)
+            log(f"restored {path} = {old.strip()}")
+        except OSError as e:
+            log(f"could not restore {path} to {old.strip()}: {e}")
+    restore.clear()
+
+
+def ensure_file_max(needed):
+    path = "/proc/sys/fs/file-max"
+    cur = int(read(path))
+    if cur >= needed:
+        return
+    log(f"fs.file-max {cur} < {needed} needed: raising it for the run (restored at exit)")
+    restore.append((path, read(path)))
+    with open(path, "w") as f:
+        f.write(str(needed))
+
+
+def run_c10m(work):
+    port = free_port()
+    base_slab, base_caches, base_inuse = meminfo_slab(), slabinfo(), sockstat_inuse()
+    if OTHER_SERVER:
+        server = start(shlex.split(OTHER_SERVER.format(port=port)), "server", f"{work}/server.err")
+        server_out = Lines(server, "server")
+        time.sleep(1.0)
+        server_pid_for_rss = server.pid
+        server_rss0 = tree_rss(server.pid)
+    else:
+        server = start([f"{BIN}/c10m-server", "--listen", f"127.0.0.1:{port}", "--workers", "auto",
+                        "--max-conns", str(N), "--json"], "server", f"{work}/server.err")
+        server_out = Lines(server, "server")
+        if not server_out.wait_for("listening on", 30):
+            raise SystemExit("c10m-server did not start: " + read(f"{work}/server.err")[-2000:])
+        server_pid_for_rss, server_rss0 = None, 0
+    client = start([f"{BIN}/c10m-client", "--target", f"127.0.0.1:{port}", "-n", str(N),
+                    "--hold", str(HOLD), "--ping-interval", str(PING), "--json"],
+                   "client", f"{work}/client.err")
+    client_out = Lines(client, "client")
+    t0, rows, peak_kernel = time.time(), [], None
+    last_est, last_t = 0, t0
+    deadline = t0 + 600 + HOLD
+    while client.poll() is None and time.time() < deadline:
+        time.sleep(1.0)
+        now = time.time()
+        ct, st = client_out.last.get("tick", {}), server_out.last.get("tick", {})
+        est = ct.get("established", 0)
+        slab = meminfo_slab()
+        rows.append({
+            "t_s": round(now - t0, 2),
+            "client_established": est,
+            "client_open": ct.get("open", 0),
+            "server_connections": st.get("connections", ""),
+            "connect_rate_per_s": round((est - last_est) / max(now - last_t, 1e-9)),
+            "client_rss_bytes": ct.get("rss_bytes", 0),
+            "server_rss_bytes": st.get("rss_bytes", tree_rss(server_pid_for_rss) if server_pid_for_rss else 0),
+            "kernel_slab_bytes": slab,
+            "tcp_inuse": sockstat_inuse(),
+        })
+        last_est, last_t = est, now
+        if peak_kernel is None and est >= N:
+            peak_kernel = (slab, slabinfo(), sockstat_inuse(),
+                           tree_rss(server_pid_for_rss) if server_pid_for_rss else 0)
+    if client.poll() is None:
+        log("client did not finish in time: stopping it")
+        stop(client)
+    client.wait()
+    client_out.thread.join(5)
+    stop(server)
+    server_out.thread.join(5)
+    csum = client_out.last.get("summary", {})
+    ssum = server_out.last.get("summary", {})
+    if peak_kernel is None:
+        peak_kernel = (meminfo_slab(), slabinfo(), sockstat_inuse(), 0)
+    slab, caches, inuse, server_rss_peak = peak_kernel
+    moved = {}
+    for name, b in caches.items():
+        d = b - base_caches.get(name, 0)
+        if name in KERNEL_CACHES or name.startswith("kmalloc") or abs(d) > 8 * 1024 * 1024:
+            if abs(d) >= 1024 * 1024:
+                moved[name] = round(d / max(N, 1), 1)
+    ticks = [json.loads(l) for l in server_out.lines if l.startswith('{"type":"tick"')]
+    gaps = [round(b["elapsed_s"] - a["elapsed_s"], 3) for a, b in zip(ticks, ticks[1:])]
+    established = csum.get("established", 0)
+    server_bpc = ssum.get("rss_bytes_per_conn_at_peak")
+    if OTHER_SERVER and established:
+        server_bpc = round((server_rss_peak - server_rss0) / established, 1)
+    return {
+        "server": OTHER_SERVER or "c10m-server",
+        "connections": csum.get("peak_open", 0),
+        "requested": N,
+        "failures": sum(csum.get("failed", {}).values()),
+        "failed": csum.get("failed", {}),
+        "ramp_s": csum.get("elapsed_to_all_s"),
+        "connect_rate_per_s": csum.get("connect_rate_per_s"),
+        "hold_s": csum.get("held_s"),
+        "pings_ok": csum.get("pings_ok", 0),
+        "pings_sent": csum.get("pings_sent", 0),
+        "echo_mismatches": csum.get("echo_mismatches", 0),
+        "rtt_p50_us": csum.get("rtt_p50_us"),
+        "rtt_p99_us": csum.get("rtt_p99_us"),
+        "server_user_bytes_per_conn": server_bpc,
+        "client_user_bytes_per_conn": csum.get("rss_bytes_per_conn"),
+        "kernel_bytes_per_pair": round((slab - base_slab) / max(N, 1), 1),
+        "kernel_bytes_per_pair_by_cache": moved,
+        "tcp_inuse_rise": inuse - base_inuse,
+        "workers": ssum.get("workers"),
+        "worker_restarts": ssum.get("worker_restarts"),
+        "client_processes": (client_out.last.get("plan") or {}).get("processes"),
+        "server_tick_gap_max_s": max(gaps) if gaps else None,
+        "server_ticks": len(ticks),
+        "client_exit": client.returncode,
+        "server_exit": server.returncode,
+    }, rows
+
+
+def run_floor(work):
+    """The kernel's floor: the same N through a minimal C epoll pair, same layout of processes."""
+    if not (os.path.exists(f"{FLOOR_SRC}/srv.c") and shutil.which("gcc")):
+        log(f"SKIPPED floor: {FLOOR_SRC}/srv.c or gcc missing")
+        return None
+    for name in ("srv", "cli"):
+        subprocess.run(["gcc", "-O2", "-o", f"{work}/floor-{name}", f"{FLOOR_SRC}/{name}.c"], check=True)
+    port = free_port()
+    per = 18_000
+    procs_n = max(1, math.ceil(N / per))
+    servers = [start([f"{work}/floor-srv", str(port), "127.0.0.1", "1"], "floor-srv", f"{work}/fsrv{i}.err")
+               for i in range(procs_n)]
+    time.sleep(1.0)
+    base = N // procs_n
+    t0 = time.time()
+    clients = []
+    for i in range(procs_n):
+        n = base + (1 if i < N % procs_n else 0)
+        src = f"127.{3 + i // 250}.{i % 250}.1"
+        clients.append(start([f"{work}/floor-cli", "-n", str(n), "-p", str(port), "-s", src, "-S", "2"],
+                             "floor-cli", f"{work}/fcli{i}.err"))
+    outs = [Lines(c, "floor-cli") for c in clients]
+    done_at = None
+    while time.time() < t0 + 300:
+        if all(any(l.startswith("DONE") for l in o.lines) for o in outs):
+            done_at = time.time()
+            break
+        if any(c.poll() is not None for c in clients):
+            break
+        time.sleep(0.05)
+    for c in clients:
+        stop(c, signal.SIGINT, 60)
+    for s in servers:
+        stop(s, signal.SIGINT, 60)
+    return {"processes_per_side": procs_n, "ramp_s": round(done_at - t0, 2) if done_at else None}
+
+
+def svg_plot(rows, path):
+    if not rows:
+        return
+    w, h, ml, mr, mt, mb = 760, 360, 70, 70, 30, 40
+    tmax = max(r["t_s"] for r in rows) or 1
+    cmax = max(max(r["client_established"] for r in rows), 1)
+    mmax = max(max(r["kernel_slab_bytes"] + r["client_rss_bytes"] + (r["server_rss_bytes"] or 0) for r in rows), 1)
+
+    def xy(t, v, vmax):
+        return ml + (w - ml - mr) * t / tmax, h - mb - (h - mt - mb) * v / vmax
+
+    def line(key, vmax, color, f=lambda r, k: r[k]):
+        pts = " ".join("%.1f,%.1f" % xy(r["t_s"], f(r, key) or 0, vmax) for r in rows)
+        return f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>'
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{w}" height="{h}" fill="white"/>',
+             f'<text x="{ml}" y="18">c10m bench: {N:,} connections; connections (blue, left) and kernel slab (red, right)</text>',
+             f'<line x1="{ml}" y1="{h-mb}" x2="{w-mr}" y2="{h-mb}" stroke="black"/>',
+             f'<line x1="{ml}" y1="{mt}" x2="{ml}" y2="{h-mb}" stroke="black"/>',
+             f'<line x1="{w-mr}" y1="{mt}" x2="{w-mr}" y2="{h-mb}" stroke="black"/>',
+             line("client_established", cmax, "#1f77b4"),
+             line("kernel_slab_bytes", mmax, "#d62728"),
+             line("client_rss_bytes", mmax, "#2ca02c", lambda r, k: r[k] + (r["server_rss_bytes"] or 0))]
+    for i in range(5):
+        frac = i / 4
+        y = h - mb - (h - mt - mb) * frac
+        parts.append(f'<text x="{ml-6}" y="{y+4:.0f}" text-anchor="end">{cmax*frac/1000:.0f}k</text>')
+        parts.append(f'<text x="{w-mr+6}" y="{y+4:.0f}">{mmax*frac/2**30:.1f} GiB</text>')
+        x = ml + (w - ml - mr) * frac
+        parts.append(f'<text x="{x:.0f}" y="{h-mb+16}" text-anchor="middle">{tmax*frac:.0f} s</text>')
+    parts.append(f'<text x="{w-mr-4}" y="{mt+14}" text-anchor="end" fill="#2ca02c">user RSS, both ends (green)</text>')
+    parts.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(parts))
+
+
+def machine():
+    mem = int(read("/proc/meminfo").split("\n")[0].split()[1]) // 1048576
+    hard = subprocess.run(["bash", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
+    return f"{os.cpu_count()} cores, {mem} GiB, Linux {os.uname().release}, RLIMIT_NOFILE hard {hard}"
+
+
+def main():
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: (cleanup(), sys.exit(130)))
+    if not os.path.exists(f"{BIN}/c10m-client"):
+        raise SystemExit("build first: make build")
+    work = tempfile.mkdtemp(prefix="c10m-bench-")
+    try:
+        ensure_file_max(2 * N + 100_000)
+        log(f"bench: {N:,} connections, hold {HOLD:g} s, ping every {PING:g} s; machine: {machine()}")
+        summary, rows = run_c10m(work)
+        floor = run_floor(work) if RUN_FLOOR and not OTHER_SERVER else None
+        summary["floor"] = floor
+        if floor and floor.get("ramp_s") and summary.get("ramp_s"):
+            summary["ramp_ratio_c10m_over_floor"] = round(summary["ramp_s"] / floor["ramp_s"], 2)
+        summary["machine"] = machine()
+        summary["command"] = f"BENCH_CONNS={N} make bench"
+        summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
+    finally:
+        cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+    stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    dated = os.path.join(OUT, stamp)
+    os.makedirs(dated, exist_ok=True)
+    with open(f"{dated}/summary.json", "w") as f:
+        json.dump(summary, f, indent=2)
+    with open(f"{dated}/timeseries.csv", "w") as f:
+        keys = list(rows[0].keys()) if rows else []
+        f.write(",".join(keys) + "\n")
+        for r in rows:
+            f.write(",".join(str(r[k]) for k in keys) + "\n")
+    svg_plot(rows, f"{dated}/plot.svg")
+    md = ["| measure | value |", "|---|---|"]
+    for k in ("connections", "failures", "ramp_s", "connect_rate_per_s", "hold_s", "pings_ok",
+              "echo_mismatches", "rtt_p50_us", "rtt_p99_us", "server_user_bytes_per_conn",
+              "client_user_bytes_per_conn", "kernel_bytes_per_pair", "workers", "client_processes",
+              "server_tick_gap_max_s", "ramp_ratio_c10m_over_floor"):
+        md.append(f"| {k} | {summary.get(k)} |")
+    if summary.get("floor"):
+        md.append(f"| floor ramp_s (C epoll pair, {summary['floor']['processes_per_side']} processes per side) | {summary['floor']['ramp_s']} |")
+    for k, v in sorted(summary["kernel_bytes_per_pair_by_cache"].items(), key=lambda kv: -kv[1]):
+        md.append(f"| kernel bytes per pair in slab cache `{k}` | {v} |")
+    md.append("")
+    md.append(f"Machine: {summary['machine']}. Command: `{summary['command']}`. Date: {summary['date']}.")
+    with open(f"{dated}/summary.md", "w") as f:
+        f.write("\n".join(md) + "\n")
+    latest = os.path.join(OUT, "latest")
+    shutil.rmtree(latest, ignore_errors=True)
+    shutil.copytree(dated, latest)
+    print("\n".join(md))
+    print(f"\nwritten: {latest}/ (and {dated}/)")
+    ok = (summary["connections"] >= N and summary["failures"] == 0 and summary["echo_mismatches"] == 0
+          and summary["client_exit"] == 0)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
