@@ -203,6 +203,30 @@ impl Drop for SharedCounters {
     }
 }
 
+pub const SIGINT: i32 = libc::SIGINT;
+
+/// Asks the kernel to send `sig` to this process when its parent dies (`PR_SET_PDEATHSIG`).
+///
+/// "Parent" is the *thread* that forked this process: the signal comes when that thread ends,
+/// even if the rest of its process lives on. The setting survives exec (unless the binary is
+/// set-user-ID), so it is typically made in a `pre_exec` hook: this function makes one prctl
+/// call and nothing else, which is async-signal-safe, so it may run between fork and exec.
+pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) })?;
+    Ok(())
+}
+
+/// Moves this process into a network namespace of its own (`unshare(CLONE_NEWNET)`), where the
+/// only interface is a loopback that is down: nothing it sends can leave the machine, not even
+/// to 127.0.0.1. Needs CAP_SYS_ADMIN (EPERM otherwise). One system call and nothing else, which
+/// is async-signal-safe, so it may run in a `pre_exec` hook between fork and exec.
+pub fn unshare_network_namespace() -> io::Result<()> {
+    // SAFETY: unshare takes a flag word; no pointers are passed.
+    cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

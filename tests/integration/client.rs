@@ -2,26 +2,10 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::util::{
-    ensure, exclusive, of_type, shared, skip, tcp_inuse, u, wait_until, Proc, ServerGuard,
+    client, ensure, exclusive, is_empty_object, of_type, shared, skip, u, wait_until, InuseRise,
+    ServerGuard,
 };
-
-/// Starts `c10m-client --target SERVER --json ARGS`.
-fn client(server: &ServerGuard, args: &[&str]) -> Proc {
-    let mut all = vec![
-        "--target".to_string(),
-        server.addr_string(),
-        "--json".to_string(),
-    ];
-    all.extend(args.iter().map(|s| s.to_string()));
-    Proc::spawn("c10m-client", &all)
-}
-
-fn is_empty_object(v: &Value) -> bool {
-    v.as_object().is_some_and(|m| m.is_empty())
-}
 
 #[test]
 fn fifteen_thousand_concurrent_connections() {
@@ -35,15 +19,14 @@ fn fifteen_thousand_concurrent_connections() {
         return;
     }
     let server = ServerGuard::start(&[]);
-    let before = tcp_inuse();
+    let mut inuse = InuseRise::start();
     let n = N.to_string();
     let mut cl = client(&server, &["-n", &n, "--hold", "3"]);
 
     // Track the system's TCP sockets while the connections are held.
-    let mut max_inuse = 0;
     let mut seen_all = false;
     wait_until(Duration::from_secs(60), || {
-        max_inuse = max_inuse.max(tcp_inuse());
+        inuse.sample();
         seen_all |= server
             .last_tick()
             .is_some_and(|t| t["connections"].as_u64() == Some(N));
@@ -72,17 +55,12 @@ fn fifteen_thousand_concurrent_connections() {
         server.wait_conns(0, Duration::from_secs(10)),
         "the client reset its {N} connections on exit, yet the server still holds some"
     );
-    // The baseline is the lower of the counts before and after, so that sockets other programs
-    // on the machine closed meanwhile cannot hide the rise.
-    let after = tcp_inuse();
-    let baseline = before.min(after);
-    let max_rise = max_inuse.saturating_sub(baseline);
-    eprintln!("TCP inuse rose by {max_rise} (before {before}, after {after}, peak {max_inuse})");
+    let max_rise = inuse.rise();
     // Each connection is two sockets on this machine: the client's and the server's.
     ensure!(
         [&server, &run],
         max_rise >= 2 * N - 1_000,
-        "TCP inuse rose by only {max_rise} (baseline {baseline}); expected about {}",
+        "TCP inuse rose by only {max_rise}; expected about {}",
         2 * N
     );
 

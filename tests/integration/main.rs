@@ -3,10 +3,12 @@
 //!
 //! - `server`: the server against peers the test process drives with std sockets.
 //! - `client`: the client against the server.
+//! - `scale`: past one process's fd limit: server `--workers`, client `--processes`.
 //! - `usage`: bad command lines and unreachable targets.
 
 mod util;
 
 mod client;
+mod scale;
 mod server;
 mod usage;

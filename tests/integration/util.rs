@@ -2,11 +2,14 @@
 //! output, reading their JSON lines, and failing with everything both processes printed.
 //!
 //! Every child is killed (SIGKILL) when its handle is dropped, and also if the test thread that
-//! spawned it dies (PR_SET_PDEATHSIG), so a failing or aborted test leaves no process behind.
+//! spawned it dies (PR_SET_PDEATHSIG), so a failing or aborted test leaves no process behind. The
+//! binaries' own children (`--workers`, `--processes`) die with their parent the same way.
+//!
+//! No `libc` here: system calls go through `c10m_common`'s safe wrappers.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -14,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use c10m_common::process::{self, SIGKILL, SIGTERM};
 use serde_json::Value;
 
 /// Tests that open many sockets hold this exclusively ([`exclusive`]) so that nothing else runs
@@ -170,17 +174,15 @@ impl Proc {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: the closure runs in the child between fork and exec and only makes the
-        // prctl and unshare system calls, which are async-signal-safe and touch no memory of
-        // ours.
+        // SAFETY: the closure runs in the child between fork and exec. It allocates nothing,
+        // takes no lock and touches no memory of ours: it makes the prctl and unshare system
+        // calls (both wrappers document that they do nothing else, so are async-signal-safe).
         unsafe {
             cmd.pre_exec(move || {
                 // Die with the test thread that spawned us, whatever happens to it.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-                if offline && libc::unshare(libc::CLONE_NEWNET) == -1 {
-                    return Err(io::Error::last_os_error());
+                process::set_parent_death_signal(SIGKILL)?;
+                if offline {
+                    process::unshare_network_namespace()?;
                 }
                 Ok(())
             });
@@ -226,15 +228,14 @@ impl Proc {
     }
 
     /// Sends `sig` unless the child has already been reaped.
-    pub fn signal(&mut self, sig: libc::c_int) {
+    pub fn signal(&mut self, sig: i32) {
         if self.try_status().is_some() {
             return;
         }
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: kill has no memory-safety preconditions. The child has not been reaped yet
-        // (try_status returned None and only this struct waits on it), so `pid` still names
-        // our child and cannot have been reused by another process.
-        unsafe { libc::kill(pid, sig) };
+        // The child has not been reaped yet (try_status returned None and only this struct
+        // waits on it), so its pid still names it and cannot have been reused by another
+        // process. A child that has exited but is not yet reaped ignores the signal.
+        let _ = process::signal(self.child.id() as i32, sig);
     }
 
     /// Waits up to `timeout` for the child to end; on timeout kills it and panics with its
@@ -247,7 +248,7 @@ impl Proc {
     pub fn wait_with(mut self, timeout: Duration, others: &[&dyn Dump]) -> Run {
         let ended = wait_until(timeout, || self.try_status().is_some());
         if !ended {
-            self.signal(libc::SIGKILL);
+            self.signal(SIGKILL);
             self.status = self.child.wait().ok();
             let mut parts: Vec<&dyn Dump> = vec![&self];
             parts.extend_from_slice(others);
@@ -262,9 +263,17 @@ impl Proc {
     /// Collects the output of an ended child (the reader threads end at EOF).
     fn finish(&mut self) -> Run {
         let status = self.try_status().expect("finish() before exit");
+        // The binaries' children (--workers, --processes) inherit stdout and stderr, so EOF
+        // comes only when the last of them has exited too. They all die with their parent
+        // (PR_SET_PDEATHSIG); should one linger anyway, the output so far is returned rather
+        // than hanging the test, and the test's own check for leftover children names it.
+        wait_until(Duration::from_secs(5), || {
+            self.readers.iter().all(JoinHandle::is_finished)
+        });
         for r in self.readers.drain(..) {
-            // A grandchild could hold the pipe open; the binaries spawn none, so this ends.
-            let _ = r.join();
+            if r.is_finished() {
+                let _ = r.join();
+            }
         }
         Run {
             name: self.name.clone(),
@@ -279,7 +288,7 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if self.try_status().is_none() {
-            self.signal(libc::SIGKILL);
+            self.signal(SIGKILL);
             let _ = self.child.wait();
         }
     }
@@ -378,6 +387,11 @@ pub fn json_lines(stdout: &str) -> Vec<Value> {
 /// JSON objects of one `"type"`.
 pub fn of_type(lines: &[Value], ty: &str) -> Vec<Value> {
     lines.iter().filter(|v| v["type"] == ty).cloned().collect()
+}
+
+/// True for `{}`, the empty object (how the summaries say "no failures").
+pub fn is_empty_object(v: &Value) -> bool {
+    v.as_object().is_some_and(|m| m.is_empty())
 }
 
 /// A JSON number as u64 (panics with the value when it is not one).
@@ -485,11 +499,129 @@ impl ServerGuard {
 
     /// Sends SIGTERM and waits (up to 10 s) for the server to exit; returns how it ended and
     /// its complete output.
-    pub fn terminate(mut self) -> Run {
+    pub fn terminate(self) -> Run {
+        self.stop(SIGTERM)
+    }
+
+    /// Sends SIGKILL and waits for the server to be gone; returns its output.
+    pub fn kill(self) -> Run {
+        self.stop(SIGKILL)
+    }
+
+    fn stop(mut self, sig: i32) -> Run {
         let mut proc = self.proc.take().expect("server already stopped");
-        proc.signal(libc::SIGTERM);
+        proc.signal(sig);
         proc.wait(Duration::from_secs(10))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+
+/// Starts `c10m-client --target SERVER --json ARGS`.
+pub fn client(server: &ServerGuard, args: &[&str]) -> Proc {
+    let mut all = vec![
+        "--target".to_string(),
+        server.addr_string(),
+        "--json".to_string(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    Proc::spawn("c10m-client", &all)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes in /proc
+
+/// The fields of /proc/PID/stat the tests use.
+struct Stat {
+    state: char,
+    ppid: u32,
+    /// Clock ticks after boot at which the process started (field 22).
+    start: u64,
+}
+
+fn stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces and ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
+    })
+}
+
+/// A zombie has exited and holds no descriptors, only its exit status. Containers whose PID 1
+/// does not reap leave orphaned children as zombies for good, so they count as gone.
+fn is_dead(state: char) -> bool {
+    matches!(state, 'Z' | 'X' | 'x')
+}
+
+/// The running (not zombie) children of `pid`, in pid order: every process in /proc whose
+/// parent it is.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut kids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| stat(p).is_some_and(|s| s.ppid == pid && !is_dead(s.state)))
+        .collect();
+    kids.sort_unstable();
+    kids
+}
+
+/// One process, named by its pid and start time: the pair stays unique even once the pid is
+/// reused by another process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcId {
+    pub pid: u32,
+    start: u64,
+}
+
+impl ProcId {
+    /// The process now running as `pid`, if any.
+    pub fn of(pid: u32) -> Option<ProcId> {
+        stat(pid).map(|s| ProcId {
+            pid,
+            start: s.start,
+        })
+    }
+
+    /// True while this very process exists and has not exited.
+    pub fn is_running(&self) -> bool {
+        stat(self.pid).is_some_and(|s| s.start == self.start && !is_dead(s.state))
+    }
+}
+
+/// The [`ProcId`]s of `pid`'s running children.
+pub fn child_ids(pid: u32) -> Vec<ProcId> {
+    children_of(pid)
+        .into_iter()
+        .filter_map(ProcId::of)
+        .collect()
+}
+
+/// Sockets open in the processes `ids`, from /proc/PID/fd (one readlink per descriptor: call
+/// it once, not in a loop). Unlike /proc/net/sockstat it counts only these processes' sockets,
+/// whatever else runs on the machine.
+pub fn sockets_of(ids: &[ProcId]) -> u64 {
+    ids.iter()
+        .filter_map(|p| {
+            c10m_common::procfs::count_fds(std::path::Path::new(&format!("/proc/{}/fd", p.pid)))
+                .ok()
+        })
+        .map(|c| c.sockets)
+        .sum()
+}
+
+/// The pids among `ids` that still run.
+pub fn still_running(ids: &[ProcId]) -> Vec<u32> {
+    ids.iter()
+        .filter(|p| p.is_running())
+        .map(|p| p.pid)
+        .collect()
 }
 
 impl Dump for ServerGuard {
@@ -522,28 +654,44 @@ pub fn tcp_inuse() -> u64 {
         .tcp_inuse
 }
 
+/// How far the system's TCP sockets in use rose while connections were held: a count before,
+/// the highest of the samples taken meanwhile, and a count after they are closed again.
+pub struct InuseRise {
+    before: u64,
+    peak: u64,
+}
+
+impl InuseRise {
+    pub fn start() -> InuseRise {
+        let before = tcp_inuse();
+        InuseRise {
+            before,
+            peak: before,
+        }
+    }
+
+    pub fn sample(&mut self) {
+        self.peak = self.peak.max(tcp_inuse());
+    }
+
+    /// Call once the connections are closed. The baseline is the lower of the counts before and
+    /// after, so that sockets other programs on the machine closed meanwhile cannot hide the
+    /// rise.
+    pub fn rise(&self) -> u64 {
+        let after = tcp_inuse();
+        let baseline = self.before.min(after);
+        let rise = self.peak.saturating_sub(baseline);
+        eprintln!(
+            "TCP inuse rose by {rise} (before {}, after {after}, peak {})",
+            self.before, self.peak
+        );
+        rise
+    }
+}
+
 /// `SO_LINGER {on, 0}`: the next close sends a RST instead of a FIN.
 pub fn set_linger_zero(s: &TcpStream) -> io::Result<()> {
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the fd is open for as long as `s` is borrowed; `lg` is a valid linger struct that
-    // outlives the call, and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &lg as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    c10m_common::sys::set_linger_zero(s.as_fd())
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), different for each `seed`.
