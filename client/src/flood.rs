@@ -341,6 +341,7 @@ impl Flood<'_> {
             rss_at_peak = (self.stats.open, rss_end);
         }
         if let Sink::Publish(p) = &self.sink {
+            p.hold_ended(Instant::now());
             p.publish(&self.stats, rss_end, rss_start, rss_at_peak);
         }
         let held_s = held_from.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64());

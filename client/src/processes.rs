@@ -42,7 +42,9 @@ const F_OPEN_AT_RSS: usize = 12;
 /// µs since the parent's epoch + 1 (0: not yet).
 const F_FIRST_CONNECT_US: usize = 13;
 const F_RAMP_DONE_US: usize = 14;
-const F_FAILED: usize = 15;
+/// When this child's hold ended, before its teardown (µs since the epoch + 1).
+const F_HOLD_END_US: usize = 15;
+const F_FAILED: usize = 16;
 /// KNOWN errnos, then `other`, then `EOF`.
 const FAILED_KINDS: usize = KNOWN.len() + 2;
 const F_RTT: usize = F_FAILED + FAILED_KINDS;
@@ -113,6 +115,11 @@ impl Publisher {
         );
         self.counters
             .set(self.slot, F_RAMP_DONE_US, us_since(self.epoch, at));
+    }
+
+    pub fn hold_ended(&self, at: Instant) {
+        self.counters
+            .set(self.slot, F_HOLD_END_US, us_since(self.epoch, at));
     }
 
     /// When every process has finished its ramp (set by the parent), if it has.
@@ -198,6 +205,19 @@ impl Parent<'_> {
         rtt
     }
 
+    /// From the common hold start to the first child's hold end (teardown is not holding).
+    fn held_s(&self, start: Option<Instant>) -> f64 {
+        let Some(start) = start else { return 0.0 };
+        let first_end = (0..self.pids.len())
+            .map(|k| self.counters.get(k, F_HOLD_END_US))
+            .filter(|v| *v > 0)
+            .min();
+        let end = first_end.map_or_else(Instant::now, |us| {
+            self.epoch + Duration::from_micros(us - 1)
+        });
+        end.saturating_duration_since(start).as_secs_f64()
+    }
+
     /// The children's counters summed (cheap: a few dozen loads per child).
     fn totals(&self) -> Totals {
         let c = &self.counters;
@@ -252,8 +272,7 @@ impl Parent<'_> {
         let mut seen: BTreeSet<&'static str> = BTreeSet::new();
         let mut peak_open = 0u64;
         let mut hold_started: Option<Instant> = None;
-        // The hold ends when the first child stops holding (its teardown is not part of it).
-        let mut hold_ended: Option<Instant> = None;
+
         let mut interrupted = false;
         let mut probe = Probe::open();
         let mut child_failures = Vec::new();
@@ -266,9 +285,6 @@ impl Parent<'_> {
                 }
             }
             while let Ok(Some((pid, exit))) = process::reap_any() {
-                if hold_started.is_some() {
-                    hold_ended.get_or_insert_with(Instant::now);
-                }
                 if let Some(k) = self.pids.iter().position(|p| *p == pid) {
                     self.pids[k] = 0;
                     if !matches!(exit, Exit::Code(0) | Exit::Code(1)) {
@@ -347,12 +363,7 @@ impl Parent<'_> {
             rss_bytes_per_conn: (t.open_at_rss_peak > 0)
                 .then(|| t.rss_growth_at_peak / t.open_at_rss_peak as f64),
             interrupted,
-            held_s: hold_started.map_or(0.0, |h| {
-                hold_ended
-                    .unwrap_or_else(Instant::now)
-                    .duration_since(h)
-                    .as_secs_f64()
-            }),
+            held_s: self.held_s(hold_started),
             stats,
         })
     }
