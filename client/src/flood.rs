@@ -302,24 +302,18 @@ impl Flood<'_> {
                     rss_at_peak = (self.stats.open, probe.read().rss_bytes);
                 }
                 let reading = probe.read();
-                let dt = now.duration_since(last.0).as_secs_f64().max(1e-9);
-                let knee = self.plan.knee().filter(|k| {
-                    self.stats.launched < self.stats.requested
-                        && self.plan.per_pair_after(self.stats.launched) > *k
-                });
+                let tick = Tick::new(
+                    &self.stats,
+                    now.duration_since(self.started).as_secs_f64(),
+                    now.duration_since(last.0).as_secs_f64(),
+                    last.1,
+                    &self.interval_rtt,
+                    reading.rss_bytes,
+                    reading.tcp.tcp_tw,
+                );
                 let tick = Tick {
-                    elapsed_s: now.duration_since(self.started).as_secs_f64(),
-                    established: self.stats.established,
-                    open: self.stats.open,
-                    in_flight: self.stats.in_flight,
-                    failed: self.stats.failed_total(),
-                    connect_rate: (self.stats.established - last.1) as f64 / dt,
-                    rtt_p50_us: self.interval_rtt.quantile(0.5),
-                    rtt_p99_us: self.interval_rtt.quantile(0.99),
-                    pings_ok: self.stats.pings_ok,
-                    rss_bytes: reading.rss_bytes,
-                    tcp_tw: reading.tcp.tcp_tw,
-                    knee,
+                    knee: self.plan.past_knee(self.stats.launched * self.slice.of),
+                    ..tick
                 };
                 match &self.sink {
                     Sink::Print(out) => report::tick(*out, &tick, self.plan),

@@ -142,6 +142,12 @@ impl Plan {
         launched.div_ceil(self.pairs())
     }
 
+    /// The knee, while the ramp (at `launched` connects) has pairs past it.
+    pub fn past_knee(&self, launched: u64) -> Option<u64> {
+        self.knee()
+            .filter(|k| launched < self.connections && self.per_pair_after(launched) > *k)
+    }
+
     pub fn warnings(&self) -> Vec<Warning> {
         let mut w = Vec::new();
         let per_pair = self.per_pair();

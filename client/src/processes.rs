@@ -309,29 +309,23 @@ impl Parent<'_> {
             }
             let now = Instant::now();
             if now >= next_tick {
-                let dt = now.duration_since(last.0).as_secs_f64().max(1e-9);
                 let rtt = self.rtt();
                 let mut this = rtt.clone();
                 subtract(&mut this, &interval_rtt);
                 interval_rtt = rtt;
                 let reading = probe.read();
-                let knee = self.plan.knee().filter(|k| {
-                    t.stats.launched < self.plan.connections
-                        && self.plan.per_pair_after(t.stats.launched) > *k
-                });
+                let tick = Tick::new(
+                    &t.stats,
+                    now.duration_since(self.epoch).as_secs_f64(),
+                    now.duration_since(last.0).as_secs_f64(),
+                    last.1,
+                    &this,
+                    t.rss,
+                    reading.tcp.tcp_tw,
+                );
                 let tick = Tick {
-                    elapsed_s: now.duration_since(self.epoch).as_secs_f64(),
-                    established: t.stats.established,
-                    open: t.stats.open,
-                    in_flight: t.stats.in_flight,
-                    failed: t.stats.failed_total(),
-                    connect_rate: (t.stats.established - last.1) as f64 / dt,
-                    rtt_p50_us: this.quantile(0.5),
-                    rtt_p99_us: this.quantile(0.99),
-                    pings_ok: t.stats.pings_ok,
-                    rss_bytes: t.rss,
-                    tcp_tw: reading.tcp.tcp_tw,
-                    knee,
+                    knee: self.plan.past_knee(t.stats.launched),
+                    ..tick
                 };
                 report::tick(self.out, &tick, self.plan);
                 last = (now, t.stats.established);

@@ -122,6 +122,34 @@ pub struct Tick {
     pub knee: Option<u64>,
 }
 
+impl Tick {
+    /// A live line from the counters now and the established count `dt` seconds ago.
+    pub fn new(
+        st: &Stats,
+        elapsed_s: f64,
+        dt: f64,
+        established_before: u64,
+        rtt: &Histogram,
+        rss_bytes: u64,
+        tcp_tw: u64,
+    ) -> Tick {
+        Tick {
+            elapsed_s,
+            established: st.established,
+            open: st.open,
+            in_flight: st.in_flight,
+            failed: st.failed_total(),
+            connect_rate: (st.established - established_before) as f64 / dt.max(1e-9),
+            rtt_p50_us: rtt.quantile(0.5),
+            rtt_p99_us: rtt.quantile(0.99),
+            pings_ok: st.pings_ok,
+            rss_bytes,
+            tcp_tw,
+            knee: None,
+        }
+    }
+}
+
 /// The run as a whole.
 #[derive(Debug, Clone)]
 pub struct Summary {

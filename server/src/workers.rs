@@ -277,18 +277,7 @@ impl Supervisor<'_> {
             }
             t.min_conns = t.min_conns.min(conns);
             t.max_conns = t.max_conns.max(conns);
-            for k in 0..=KNOWN.len() {
-                add(
-                    &mut t.stats.accept_errors,
-                    errno_at(k),
-                    c.get(i, F_ACCEPT_ERR + k),
-                );
-                add(
-                    &mut t.stats.close_errors,
-                    errno_at(k),
-                    c.get(i, F_CLOSE_ERR + k),
-                );
-            }
+            add_errors(&mut t.stats, c, i);
         }
         t
     }
@@ -422,18 +411,7 @@ impl Supervisor<'_> {
         self.retired.closed += c.get(i, F_CLOSED) + conns;
         self.retired.bytes_echoed += c.get(i, F_ECHOED);
         self.retired.backpressure_events += c.get(i, F_BACKPRESSURE);
-        for k in 0..=KNOWN.len() {
-            add(
-                &mut self.retired.accept_errors,
-                errno_at(k),
-                c.get(i, F_ACCEPT_ERR + k),
-            );
-            add(
-                &mut self.retired.close_errors,
-                errno_at(k),
-                c.get(i, F_CLOSE_ERR + k),
-            );
-        }
+        add_errors(&mut self.retired, c, i);
         add(&mut self.retired.close_errors, "worker_died", conns);
         c.clear(i);
         self.pids[i] = 0;
@@ -469,6 +447,22 @@ impl Supervisor<'_> {
                 }
             }
         }
+    }
+}
+
+/// Adds slot `i`'s accept and close errors, by errno name, to `stats`.
+fn add_errors(stats: &mut Stats, c: &SharedCounters, i: usize) {
+    for k in 0..=KNOWN.len() {
+        add(
+            &mut stats.accept_errors,
+            errno_at(k),
+            c.get(i, F_ACCEPT_ERR + k),
+        );
+        add(
+            &mut stats.close_errors,
+            errno_at(k),
+            c.get(i, F_CLOSE_ERR + k),
+        );
     }
 }
 
