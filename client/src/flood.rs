@@ -42,6 +42,8 @@ use crate::stats::{Histogram, Stats, Summary, Tick};
 
 const BUF: usize = 64 * 1024;
 const TICK: Duration = Duration::from_secs(1);
+/// The most pings one turn of the loop starts.
+const MAX_PINGS_PER_CALL: f64 = 4096.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -574,10 +576,14 @@ impl Flood<'_> {
 
     /// Starts `fraction_of_open` x open pings on connections with none in flight.
     fn ping_due(&mut self, fraction_of_open: f64) {
-        self.ping_budget += fraction_of_open * self.stats.open as f64;
+        // More pings than can start in one call (the server is slower than --ping-interval)
+        // are dropped, not saved up: the scan below stays bounded however far behind it falls.
+        self.ping_budget =
+            (self.ping_budget + fraction_of_open * self.stats.open as f64).min(MAX_PINGS_PER_CALL);
         let cap = self.conns.capacity();
+        let limit = cap.min((self.ping_budget as usize).saturating_mul(8).max(256));
         let mut scanned = 0;
-        while self.ping_budget >= 1.0 && scanned < cap {
+        while self.ping_budget >= 1.0 && scanned < limit {
             let key = self.ping_cursor;
             self.ping_cursor = (self.ping_cursor + 1) % cap.max(1);
             scanned += 1;
@@ -599,7 +605,7 @@ impl Flood<'_> {
                 self.lost(key, e);
             }
         }
-        if scanned >= cap {
+        if scanned >= limit {
             self.ping_budget = self.ping_budget.min(1.0);
         }
     }

@@ -274,6 +274,7 @@ impl Parent<'_> {
         let mut hold_started: Option<Instant> = None;
 
         let mut interrupted = false;
+        let mut died_before_ramp = 0usize;
         let mut probe = Probe::open();
         let mut child_failures = Vec::new();
         while self.pids.iter().any(|p| *p > 0) {
@@ -287,6 +288,11 @@ impl Parent<'_> {
             while let Ok(Some((pid, exit))) = process::reap_any() {
                 if let Some(k) = self.pids.iter().position(|p| *p == pid) {
                     self.pids[k] = 0;
+                    if self.counters.get(k, F_RAMP_DONE_US) == 0 {
+                        // It will never report its ramp done: do not let it keep the hold gate
+                        // shut for the others.
+                        died_before_ramp += 1;
+                    }
                     if !matches!(exit, Exit::Code(0) | Exit::Code(1)) {
                         child_failures.push(format!("process {k} (pid {pid}) {exit}"));
                         report::warn(&format!("process {k} (pid {pid}) {exit}"));
@@ -301,7 +307,7 @@ impl Parent<'_> {
                 }
             }
             let gate = self.counters.slots() - 1;
-            if hold_started.is_none() && t.ramp_done == self.pids.len() {
+            if hold_started.is_none() && t.ramp_done + died_before_ramp >= self.pids.len() {
                 let now = Instant::now();
                 hold_started = Some(now);
                 self.counters

@@ -42,7 +42,7 @@ pub fn fork() -> io::Result<Fork> {
         return Ok(Fork::Parent { child: pid });
     }
     // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
-    cvt(unsafe {
+    let death_signal = cvt(unsafe {
         libc::prctl(
             libc::PR_SET_PDEATHSIG,
             libc::SIGKILL as libc::c_ulong,
@@ -50,10 +50,13 @@ pub fn fork() -> io::Result<Fork> {
             0,
             0,
         )
-    })?;
+    });
+    if death_signal.is_err() {
+        exit_now(1); // a child must never run on in the parent's code path
+    }
     // SAFETY: getppid has no preconditions.
     if unsafe { libc::getppid() } != parent {
-        std::process::exit(1); // the parent died before the prctl took effect
+        exit_now(1); // the parent died before the prctl took effect
     }
     Ok(Fork::Child)
 }

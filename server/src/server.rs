@@ -362,6 +362,9 @@ impl Server {
         if self.stats.conns > 0 && rss_at_peak.is_none_or(|(p, _)| self.stats.conns >= p) {
             rss_at_peak = Some((self.stats.conns, reading.rss_bytes));
         }
+        if let Sink::Publish(p) = &self.sink {
+            p.publish(&self.stats, reading.rss_bytes, self.rss_start, rss_at_peak);
+        }
         Ok(Summary {
             listen: self
                 .listener
