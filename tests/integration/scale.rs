@@ -10,8 +10,8 @@ use c10m_common::process::{self, SIGKILL, SIGTERM};
 use serde_json::Value;
 
 use crate::util::{
-    child_ids, client, ensure, exclusive, is_empty_object, json_lines, of_type, shared, skip,
-    sockets_of, still_running, u, wait_until, InuseRise, Proc, ProcId, ServerGuard,
+    child_ids, client, ensure, ensure_all_established, exclusive, json_lines, of_type, shared,
+    skip, sockets_of, still_running, u, wait_until, InuseRise, Proc, ProcId, ServerGuard,
 };
 
 /// False (and a note on stderr) when one process cannot open `per_process` descriptors here.
@@ -114,15 +114,7 @@ fn three_workers_and_three_client_processes_hold_45000() {
         still_running(&client_kids)
     );
     let sum = run.summary();
-    ensure!([&server, &run], u(&sum, "requested") == N, "requested");
-    ensure!([&server, &run], u(&sum, "established") == N, "established");
-    ensure!([&server, &run], u(&sum, "peak_open") == N, "peak_open");
-    ensure!(
-        [&server, &run],
-        is_empty_object(&sum["failed"]),
-        "failed should be {{}}, is {}",
-        sum["failed"]
-    );
+    ensure_all_established([&server, &run], &sum, N);
     ensure!(
         [&server, &run],
         u(&sum, "echo_mismatches") == 0,

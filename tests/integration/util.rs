@@ -119,6 +119,21 @@ macro_rules! ensure {
 }
 pub(crate) use ensure;
 
+/// The client summary says every one of `n` connections was established and held, with no
+/// failure of any kind.
+#[track_caller]
+pub fn ensure_all_established(parts: [&dyn Dump; 2], sum: &Value, n: u64) {
+    ensure!(parts, u(sum, "requested") == n, "requested");
+    ensure!(parts, u(sum, "established") == n, "established");
+    ensure!(parts, u(sum, "peak_open") == n, "peak_open");
+    ensure!(
+        parts,
+        is_empty_object(&sum["failed"]),
+        "failed should be {{}}, is {}",
+        sum["failed"]
+    );
+}
+
 /// Lines of a stream as they arrive, shared with the thread that reads them.
 type Buffer = Arc<Mutex<String>>;
 
