@@ -300,10 +300,10 @@ impl Flood<'_> {
 
             let now = Instant::now();
             if now >= next_tick {
-                if self.stats.open >= rss_at_peak.0 && self.stats.open > 0 {
-                    rss_at_peak = (self.stats.open, probe.read().rss_bytes);
-                }
                 let reading = probe.read();
+                if self.stats.open >= rss_at_peak.0 && self.stats.open > 0 {
+                    rss_at_peak = (self.stats.open, reading.rss_bytes);
+                }
                 let tick = Tick::new(
                     &self.stats,
                     now.duration_since(self.started).as_secs_f64(),

@@ -3,7 +3,6 @@
 //! Text live lines go to stderr; stdout carries the plan and the summary. With `--json`, every
 //! stdout line is one JSON object with a `type` field (`plan`, `tick`, `failure`, `summary`).
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use c10m_common::fmt;
@@ -262,14 +261,6 @@ pub fn tick(out: Output, t: &Tick, p: &Plan) {
     }
 }
 
-fn errors_object(m: &BTreeMap<&'static str, u64>) -> Object {
-    let mut o = Object::new();
-    for (k, v) in m {
-        o.set(k, *v);
-    }
-    o
-}
-
 pub fn summary(out: Output, s: &Summary) {
     let st = &s.stats;
     if out.json {
@@ -279,7 +270,7 @@ pub fn summary(out: Output, s: &Summary) {
                 .with("requested", st.requested)
                 .with("established", st.established)
                 .with("peak_open", st.peak_open)
-                .with("failed", errors_object(&st.failed))
+                .with("failed", Object::from(&st.failed))
                 .with("elapsed_to_all_s", st.elapsed_to_all_s)
                 .with("connect_rate_per_s", s.connect_rate_per_s)
                 .with("held_s", s.held_s)

@@ -247,6 +247,17 @@ impl From<BTreeMap<String, u64>> for Object {
     }
 }
 
+/// Counters by name (errno names, mostly) as an object, in key order.
+impl From<&BTreeMap<&str, u64>> for Object {
+    fn from(map: &BTreeMap<&str, u64>) -> Self {
+        Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), Value::UInt(*v)))
+                .collect(),
+        )
+    }
+}
+
 impl From<BTreeMap<String, u64>> for Value {
     fn from(map: BTreeMap<String, u64>) -> Self {
         Value::Object(map.into())
@@ -256,6 +267,17 @@ impl From<BTreeMap<String, u64>> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counter_map_renders_in_key_order() {
+        let mut m = BTreeMap::new();
+        m.insert("EMFILE", 3u64);
+        m.insert("EADDRNOTAVAIL", 1u64);
+        assert_eq!(
+            Object::from(&m).render(),
+            r#"{"EADDRNOTAVAIL":1,"EMFILE":3}"#
+        );
+    }
 
     #[test]
     fn nested() {

@@ -24,14 +24,6 @@ fn stdout_line(s: &str) {
     let _ = out.flush();
 }
 
-fn errors_object(m: &BTreeMap<&'static str, u64>) -> Object {
-    let mut o = Object::new();
-    for (k, v) in m {
-        o.set(k, *v);
-    }
-    o
-}
-
 fn block_text(b: AcceptBlock) -> String {
     match b {
         AcceptBlock::AtCap { max_conns } => format!(
@@ -168,7 +160,7 @@ pub fn tick(out: Output, t: &Tick) {
                 .with("tcp_inuse", t.tcp.tcp_inuse)
                 .with("tcp_tw", t.tcp.tcp_tw)
                 .with("tcp_mem_pages", t.tcp.tcp_mem_pages)
-                .with("accept_errors", errors_object(&t.accept_errors))
+                .with("accept_errors", Object::from(&t.accept_errors))
                 .with("accept_paused", t.blocked.map(block_json))
                 .with("workers", t.workers.map(|w| w.workers))
                 .with("worker_min", t.workers.map(|w| w.min))
@@ -255,8 +247,8 @@ pub fn summary(out: Output, s: &Summary) {
                 .with("connections_at_exit", s.connections_at_exit)
                 .with("accepted", st.accepted)
                 .with("closed", st.closed)
-                .with("accept_errors", errors_object(&st.accept_errors))
-                .with("close_errors", errors_object(&st.close_errors))
+                .with("accept_errors", Object::from(&st.accept_errors))
+                .with("close_errors", Object::from(&st.close_errors))
                 .with("bytes_echoed", st.bytes_echoed)
                 .with("backpressure_events", st.backpressure_events)
                 .with("rss_bytes", s.rss_bytes)
