@@ -16,9 +16,20 @@ Examples:
   c10m-client -n 1000000 --hold 30 --ping-interval 30   a million, over enough processes and source addresses
   c10m-client -n 8000 --target 127.0.0.1-127.0.0.4:7000
                                                      four destinations on one listener: 4-tuples differ, ports are reused
+  c10m-client --mode churn --rate 200 --duration 70  a short connection per request: watch TIME_WAIT climb to ~rate x 60
+  c10m-client --mode churn --rate 200 --close rst    the same, closed with RST (SO_LINGER 0): no TIME_WAIT at all
+  c10m-client --mode keepalive -n 10 --rate 200      the same request rate over 10 persistent connections
 
-Exit status: 0 when all N connections were established and held and every echo matched,
-1 otherwise (the summary names each failure by errno), 2 for bad usage.";
+  c10m-client --check -n 1000000                    which limit stops a million here first, and what to do
+  c10m-client --check -n 1000000 --processes 51 --json
+                                                     the same check over 51 processes, as one JSON object
+  c10m-client --check --mode churn --rate 1000 --source 127.1.0.1
+                                                     TIME_WAIT at 1,000 short connections/s on one pair: do the ports last?
+
+Exit status: 0 when all N connections were established and held (churn, keepalive: every
+request answered) and every echo matched, 1 otherwise (the summary names each failure by errno), 2 for bad usage.
+--check opens no socket: it prints every limit for -n N (and --rate) and exits 0 when none binds, 1 when one
+does (the last line names the first), 2 for bad usage.";
 
 /// c10m-client: opens N concurrent TCP connections at a chosen rate, holds them (optionally
 /// pinging each and checking the echo byte for byte), and names every failure by errno and cause.
@@ -34,11 +45,33 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR|RANGE", value_parser = addr::parse_ip_range)]
     pub source: Vec<Vec<IpAddr>>,
 
-    /// Concurrent connections to open.
-    #[arg(short = 'n', long, default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub connections: u64,
+    /// Concurrent connections to open [default: 1000]; churn: at most this many requests in all
+    /// [default: rate x duration]; keepalive: the pool's size [default: 10].
+    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub connections: Option<u64>,
 
-    /// New connections per second; 0 = as fast as possible.
+    /// hold: open N and keep them; churn: one short connection per request (connect, send,
+    /// read the echo, close), the TIME_WAIT pattern; keepalive: the same requests over N
+    /// persistent connections.
+    #[arg(long, value_enum, default_value = "hold")]
+    pub mode: Mode,
+
+    /// churn, keepalive: how long to send requests.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub duration: Duration,
+
+    /// churn, keepalive: how the client closes: fin (close() after the echo: the client closes
+    /// first and holds the TIME_WAIT), rst (SO_LINGER 0: a reset, no TIME_WAIT anywhere), or wait
+    /// (close only after the server's FIN, e.g. c10m-server --close-first: the server holds it).
+    #[arg(long, value_enum, default_value = "fin")]
+    pub close: Close,
+
+    /// bind() the source without IP_BIND_ADDRESS_NO_PORT: the port is then reserved at bind time,
+    /// for that source whatever the destination, and runs out as EADDRINUSE from bind().
+    #[arg(long)]
+    pub plain_bind: bool,
+
+    /// New connections per second (keepalive: requests per second); 0 = as fast as possible.
     #[arg(long, value_name = "N", default_value = "0")]
     pub rate: u64,
 
@@ -74,6 +107,12 @@ pub struct Cli {
     #[arg(long)]
     pub allow_remote: bool,
 
+    /// Print every limit that bounds -n N connections from here (ports per pair x pairs, fds,
+    /// files, epoll, memory, TIME_WAIT at --rate, tcp_tw_reuse, conntrack), name the first that
+    /// binds, and exit: 0 if none does, 1 if one does. Counts one process unless --processes is given.
+    #[arg(long)]
+    pub check: bool,
+
     /// JSON lines on stdout: the plan, one per second, and the summary as the last line.
     #[arg(long)]
     pub json: bool,
@@ -83,6 +122,20 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Hold,
+    Churn,
+    Keepalive,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    Fin,
+    Rst,
+    Wait,
+}
+
 /// What the client runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -90,6 +143,10 @@ pub struct Config {
     /// Empty: choose (spread over loopback sources when needed, else no bind).
     pub sources: Vec<IpAddr>,
     pub connections: u64,
+    pub mode: Mode,
+    pub duration: Duration,
+    pub close: Close,
+    pub plain_bind: bool,
     pub rate: u64,
     pub concurrency: u64,
     pub connect_timeout: Duration,
@@ -99,6 +156,8 @@ pub struct Config {
     pub payload: (u32, u32),
     pub nofile: Option<u64>,
     pub processes: Option<u64>,
+    /// `--check`: print the limits and exit.
+    pub check: bool,
     pub json: bool,
     pub quiet: bool,
 }
@@ -120,10 +179,26 @@ impl Cli {
                 targets[0]
             ));
         }
+        let connections = match (self.connections, self.mode) {
+            (Some(n), _) => n,
+            (None, Mode::Hold) => 1000,
+            (None, Mode::Keepalive) => 10,
+            (None, Mode::Churn) if self.rate > 0 => {
+                ((self.rate as f64 * self.duration.as_secs_f64()).ceil() as u64).max(1)
+            }
+            (None, Mode::Churn) => 10_000_000,
+        };
+        if self.mode != Mode::Hold && (self.ping_interval.is_some() || self.processes.is_some()) {
+            return Err("--ping-interval and --processes go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
+        }
         Ok(Config {
             targets,
             sources,
-            connections: self.connections,
+            connections,
+            mode: self.mode,
+            duration: self.duration,
+            close: self.close,
+            plain_bind: self.plain_bind,
             rate: self.rate,
             concurrency: self.concurrency,
             connect_timeout: self.connect_timeout,
@@ -132,6 +207,7 @@ impl Cli {
             payload: self.payload,
             nofile: self.nofile,
             processes: self.processes,
+            check: self.check,
             json: self.json,
             quiet: self.quiet,
         })
@@ -203,6 +279,18 @@ mod tests {
         assert_eq!(c.targets.len(), 3);
         assert_eq!(c.sources.len(), 4);
         assert_eq!(c.hold, Some(Duration::from_secs(5)));
+        assert_eq!(c.connections, 1000);
+        assert_eq!(c.mode, Mode::Hold);
+    }
+
+    #[test]
+    fn churn_defaults_to_rate_times_duration() {
+        let c = parse(&["--mode", "churn", "--rate", "100", "--duration", "20"]).unwrap();
+        assert_eq!((c.connections, c.close), (2000, Close::Fin));
+        let k = parse(&["--mode", "keepalive", "--close", "rst"]).unwrap();
+        assert_eq!((k.connections, k.close), (10, Close::Rst));
+        assert!(parse(&["--mode", "churn", "--ping-interval", "1"]).is_err());
+        assert!(parse(&["--mode", "sometimes"]).is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! Payload bytes are a pure function of (slot, sequence, offset), so the echo is checked byte for
 //! byte without storing what was sent.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -39,6 +39,7 @@ use crate::cli::Config;
 use crate::plan::Plan;
 use crate::report::{self, Output};
 use crate::stats::{Histogram, Stats, Summary, Tick};
+use crate::timeouts::ConnectTimeouts;
 
 const BUF: usize = 64 * 1024;
 const TICK: Duration = Duration::from_secs(1);
@@ -128,7 +129,7 @@ struct Flood<'a> {
     conns: Slab<Conn>,
     buf: Box<[u8]>,
     scratch: Box<[u8]>,
-    timeouts: VecDeque<(Instant, usize, u32)>,
+    timeouts: ConnectTimeouts,
     attempts: u32,
     stats: Stats,
     interval_rtt: Histogram,
@@ -184,7 +185,7 @@ pub fn run(
         conns: Slab::with_capacity(prealloc),
         buf,
         scratch,
-        timeouts: VecDeque::new(),
+        timeouts: ConnectTimeouts::default(),
         attempts: 0,
         stats: Stats {
             requested,
@@ -273,7 +274,7 @@ impl Flood<'_> {
             if let Some(Some(end)) = hold_until {
                 wake = wake.min(end);
             }
-            if let Some(&(deadline, _, _)) = self.timeouts.front() {
+            if let Some(deadline) = self.timeouts.next_deadline() {
                 wake = wake.min(deadline);
             }
             if self.cfg.ping_interval.is_some()
@@ -379,7 +380,7 @@ impl Flood<'_> {
         let i = self.stats.launched * self.slice.of + self.slice.index;
         self.stats.launched += 1;
         let (dst, src) = self.plan.route(i);
-        let c = match sys::connect_nonblocking(dst, src, true) {
+        let c = match sys::connect_nonblocking(dst, src, !self.cfg.plain_bind) {
             Ok(c) => c,
             Err(e) => {
                 let step = match e.step {
@@ -417,7 +418,7 @@ impl Flood<'_> {
         if c.in_progress {
             self.stats.in_flight += 1;
             self.timeouts
-                .push_back((now + self.cfg.connect_timeout, key, self.attempts));
+                .push(now + self.cfg.connect_timeout, key, self.attempts);
         } else {
             self.opened(key);
         }
@@ -434,20 +435,16 @@ impl Flood<'_> {
     }
 
     fn expire_connects(&mut self, now: Instant) {
-        while let Some((deadline, key, attempt)) = self.timeouts.pop_front() {
-            let pending = self
-                .conns
-                .get(key)
-                .is_some_and(|c| c.state == State::Connecting && c.seq == attempt);
-            if !pending {
-                continue;
-            }
-            if deadline > now {
-                // Still connecting: put it back. Entries whose connect already finished are
-                // dropped from the front above, so the queue stays about --concurrency long.
-                self.timeouts.push_front((deadline, key, attempt));
-                break;
-            }
+        loop {
+            let conns = &self.conns;
+            let pending = |key: usize, attempt: u32| {
+                conns
+                    .get(key)
+                    .is_some_and(|c| c.state == State::Connecting && c.seq == attempt)
+            };
+            let Some(key) = self.timeouts.pop_expired(now, pending) else {
+                return;
+            };
             self.conns.remove(key);
             self.stats.in_flight -= 1;
             let e = io::Error::from_raw_os_error(errno::ETIMEDOUT);

@@ -1,11 +1,14 @@
 //! c10m-client: open N concurrent TCP connections, hold them, and name every failure.
 
+mod check;
+mod churn;
 mod cli;
 mod flood;
 mod plan;
 mod processes;
 mod report;
 mod stats;
+mod timeouts;
 
 use std::process::ExitCode;
 
@@ -37,6 +40,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if config.check {
+        return check::run(&config);
+    }
     match run(config) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -66,8 +72,13 @@ fn run(config: cli::Config) -> Result<bool, flood::Error> {
     let port_range: Option<PortRange> = kernel::read_sysctl("net.ipv4.ip_local_port_range")
         .ok()
         .and_then(|t| kernel::parse_port_range(&t));
+    // Churn holds at most --concurrency connections at once; the plan routes that many.
+    let concurrent = match config.mode {
+        cli::Mode::Churn => config.connections.min(config.concurrency),
+        _ => config.connections,
+    };
     let mut plan = plan::Plan::new(
-        config.connections,
+        concurrent,
         config.targets.clone(),
         config.sources.clone(),
         port_range,
@@ -79,6 +90,12 @@ fn run(config: cli::Config) -> Result<bool, flood::Error> {
         .ok()
         .and_then(|t| kernel::parse_file_nr(&t))
         .map(|f| f.max.saturating_sub(f.allocated));
+    if config.mode != cli::Mode::Hold {
+        report::churn_start(out, &config, &plan);
+        let summary = churn::run(&config, &plan, &mut probe, out)?;
+        report::churn_summary(out, &summary);
+        return Ok(summary.success());
+    }
     report::plan(out, &plan);
     let summary = if plan.processes > 1 {
         drop(probe);

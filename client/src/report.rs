@@ -8,8 +8,9 @@ use std::io::{self, Write};
 use c10m_common::fmt;
 use c10m_common::json::Object;
 
+use crate::cli::{Close, Config, Mode};
 use crate::plan::{Plan, Warning, KNEE_PERCENT};
-use crate::stats::{Summary, Tick};
+use crate::stats::{ChurnSummary, ChurnTick, Summary, Tick};
 
 /// Where and how to render.
 #[derive(Debug, Clone, Copy)]
@@ -287,15 +288,7 @@ pub fn summary(out: Output, s: &Summary) {
         );
         return;
     }
-    let failed = if st.failed.is_empty() {
-        "none".to_string()
-    } else {
-        st.failed
-            .iter()
-            .map(|(k, v)| format!("{k} {}", fmt::thousands(*v)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let failed = failed_list(&st.failed);
     let mut lines = vec![
         "summary".to_string(),
         format!(
@@ -338,4 +331,227 @@ pub fn summary(out: Output, s: &Summary) {
         if s.success() { "ok" } else { "FAILED (exit 1)" }
     ));
     stdout_line(&lines.join("\n"));
+}
+
+/// `EADDRNOTAVAIL 12, EOF 1`, or `none`.
+fn failed_list(failed: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    if failed.is_empty() {
+        return "none".into();
+    }
+    failed
+        .iter()
+        .map(|(k, v)| format!("{k} {}", fmt::thousands(*v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Hold => "hold",
+        Mode::Churn => "churn",
+        Mode::Keepalive => "keepalive",
+    }
+}
+
+fn close_name(c: Close) -> &'static str {
+    match c {
+        Close::Fin => "fin",
+        Close::Rst => "rst",
+        Close::Wait => "wait",
+    }
+}
+
+/// The first line of a churn or keep-alive run: what it will do.
+pub fn churn_start(out: Output, cfg: &Config, p: &Plan) {
+    let rate = if cfg.rate == 0 {
+        "as fast as possible".to_string()
+    } else {
+        format!("{}/s", fmt::thousands(cfg.rate))
+    };
+    let range = p.port_range.map(|r| format!("{}-{}", r.low, r.high));
+    if out.json {
+        stdout_line(
+            &Object::new()
+                .with("type", "start")
+                .with("mode", mode_name(cfg.mode))
+                .with("rate", cfg.rate)
+                .with("duration_s", cfg.duration.as_secs_f64())
+                .with("close", close_name(cfg.close))
+                .with("connections", cfg.connections)
+                .with("targets", p.targets.len())
+                .with("sources", p.sources.len())
+                .with("port_range", range)
+                .render(),
+        );
+        return;
+    }
+    let what = match cfg.mode {
+        Mode::Keepalive => format!(
+            "keepalive: requests at {rate} for {} over {} persistent connections",
+            fmt::duration_s(cfg.duration.as_secs_f64()),
+            fmt::thousands(cfg.connections)
+        ),
+        _ => format!(
+            "churn: one connection per request at {rate} for {} (at most {}), closed with {}",
+            fmt::duration_s(cfg.duration.as_secs_f64()),
+            fmt::thousands(cfg.connections),
+            close_name(cfg.close).to_uppercase()
+        ),
+    };
+    let targets: Vec<String> = p.targets.iter().map(|t| t.to_string()).collect();
+    let sources: Vec<String> = p.sources.iter().map(|s| s.to_string()).collect();
+    stdout_line(&format!(
+        "{what}\n  targets {}, sources {}, ip_local_port_range {}",
+        span(&targets),
+        if sources.is_empty() {
+            "chosen by the kernel".into()
+        } else {
+            span(&sources)
+        },
+        range.unwrap_or_else(|| "unknown".into())
+    ));
+}
+
+pub fn churn_tick(out: Output, t: &ChurnTick) {
+    if out.quiet {
+        return;
+    }
+    if out.json {
+        stdout_line(
+            &Object::new()
+                .with("type", "tick")
+                .with("elapsed_s", t.elapsed_s)
+                .with("requests_ok", t.requests_ok)
+                .with("ok_per_s", t.ok_per_s)
+                .with("failed", t.failed)
+                .with("in_flight", t.in_flight)
+                .with("open", t.open)
+                .with("tcp_tw", t.tcp_tw)
+                .with("tw_client", t.census.tw_client)
+                .with("tw_server", t.census.tw_server)
+                .with("ports_in_use", t.census.ephemeral_in_use)
+                .with("ports", t.ports)
+                .render(),
+        );
+        return;
+    }
+    eprintln!(
+        "[{:>6.1}s] ok {} ({}) | failed {} | in flight {} | TIME_WAIT {} (client {}, server {}) | ports in use {}/{}",
+        t.elapsed_s,
+        fmt::thousands(t.requests_ok),
+        fmt::rate(t.ok_per_s),
+        fmt::thousands(t.failed),
+        fmt::thousands(t.in_flight),
+        fmt::thousands(t.tcp_tw),
+        fmt::thousands(t.census.tw_client),
+        fmt::thousands(t.census.tw_server),
+        fmt::thousands(t.census.ephemeral_in_use),
+        fmt::thousands(t.ports),
+    );
+}
+
+pub fn churn_summary(out: Output, s: &ChurnSummary) {
+    let st = &s.stats;
+    let first: Vec<(&str, f64)> = st.first_failure_s.iter().map(|(k, v)| (*k, *v)).collect();
+    if out.json {
+        let mut first_obj = Object::new();
+        for (k, v) in &first {
+            first_obj.set(k, *v);
+        }
+        stdout_line(
+            &Object::new()
+                .with("type", "summary")
+                .with("mode", mode_name(s.mode))
+                .with("close", close_name(s.close))
+                .with("rate", s.rate)
+                .with("sent_s", s.sent_s)
+                .with("requests", st.requests)
+                .with("requests_ok", st.requests_ok)
+                .with("requests_delayed", st.requests_delayed)
+                .with("connects", st.launched)
+                .with("opened", st.opened)
+                .with("failed", Object::from(&st.failed))
+                .with("first_failure_s", first_obj)
+                .with("echo_mismatches", st.echo_mismatches)
+                .with("latency_p50_us", st.latency.quantile(0.5))
+                .with("latency_p99_us", st.latency.quantile(0.99))
+                .with("tcp_tw_end", s.tcp_tw_end)
+                .with("tcp_tw_peak", s.tcp_tw_peak)
+                .with("tw_client_end", s.census_end.tw_client)
+                .with("tw_server_end", s.census_end.tw_server)
+                .with("ports_in_use_peak", s.ports_in_use_peak)
+                .with("interrupted", s.interrupted)
+                .with("success", s.success())
+                .render(),
+        );
+        return;
+    }
+    let mut lines = vec![
+        "summary".to_string(),
+        format!(
+            "  requests           {} answered of {} in {}{}",
+            fmt::thousands(st.requests_ok),
+            fmt::thousands(st.requests),
+            fmt::duration_s(s.sent_s),
+            if st.requests_delayed > 0 {
+                format!(
+                    " ({} skipped: every pooled connection busy)",
+                    fmt::thousands(st.requests_delayed)
+                )
+            } else {
+                String::new()
+            }
+        ),
+        format!(
+            "  connections        {} connect() calls, {} opened",
+            fmt::thousands(st.launched),
+            fmt::thousands(st.opened)
+        ),
+        format!("  failed             {}", failed_list(&st.failed)),
+    ];
+    for (name, t) in &first {
+        lines.push(format!("  first {name:<12} at {}", fmt::duration_s(*t)));
+    }
+    lines.push(format!(
+        "  latency            p50 {} us, p99 {} us; {} echo mismatches",
+        st.latency
+            .quantile(0.5)
+            .map_or("-".into(), |v| v.to_string()),
+        st.latency
+            .quantile(0.99)
+            .map_or("-".into(), |v| v.to_string()),
+        fmt::thousands(st.echo_mismatches)
+    ));
+    lines.push(format!(
+        "  TIME_WAIT          {} at the end (client side {}, server side {}), peak {}; peak ephemeral ports in use {}",
+        fmt::thousands(s.tcp_tw_end),
+        fmt::thousands(s.census_end.tw_client),
+        fmt::thousands(s.census_end.tw_server),
+        fmt::thousands(s.tcp_tw_peak),
+        fmt::thousands(s.ports_in_use_peak)
+    ));
+    lines.push(format!(
+        "  result             {}",
+        if s.success() { "ok" } else { "FAILED (exit 1)" }
+    ));
+    stdout_line(&lines.join("\n"));
+}
+
+/// `--check`: a title, the table of limits and the verdict line; with `--json`, one object.
+pub fn check(
+    out: Output,
+    role: &str,
+    title: &str,
+    asked: Object,
+    rows: &[c10m_common::check::Row],
+    connections: u64,
+) {
+    stdout_line(&c10m_common::check::render(
+        out.json,
+        role,
+        title,
+        asked,
+        rows,
+        connections,
+    ));
 }

@@ -169,6 +169,82 @@ impl Summary {
     }
 }
 
+/// Counters kept by the churn and keep-alive loop.
+#[derive(Debug, Default, Clone)]
+pub struct ChurnStats {
+    /// Requests started (churn: one connect each).
+    pub requests: u64,
+    pub requests_ok: u64,
+    /// Keep-alive: requests that found every pooled connection busy and were skipped.
+    pub requests_delayed: u64,
+    /// connect() calls made.
+    pub launched: u64,
+    /// Handshakes that completed.
+    pub opened: u64,
+    pub closed: u64,
+    /// Requests (churn and keep-alive) or pool connects (keep-alive) not finished yet.
+    pub in_flight: u64,
+    pub echo_mismatches: u64,
+    /// Every failure by errno name (`EOF`: the server closed before the echo was complete).
+    pub failed: BTreeMap<&'static str, u64>,
+    /// The part of `failed` that came from socket()/bind()/connect().
+    pub connect_failures: BTreeMap<&'static str, u64>,
+    /// Seconds from the start to the first failure of each kind.
+    pub first_failure_s: BTreeMap<&'static str, f64>,
+    /// Request latency in µs (churn: from connect() to the last echoed byte).
+    pub latency: Histogram,
+}
+
+impl ChurnStats {
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    pub fn connect_failed(&self) -> u64 {
+        self.connect_failures.values().sum()
+    }
+}
+
+/// One churn / keep-alive live line.
+#[derive(Debug, Clone)]
+pub struct ChurnTick {
+    pub elapsed_s: f64,
+    pub requests_ok: u64,
+    pub ok_per_s: f64,
+    pub failed: u64,
+    pub in_flight: u64,
+    pub open: u64,
+    /// TIME_WAIT sockets in this network namespace (sockstat `tw`).
+    pub tcp_tw: u64,
+    pub census: c10m_common::procfs::PortCensus,
+    /// Ports in ip_local_port_range.
+    pub ports: u64,
+}
+
+/// A churn / keep-alive run as a whole.
+#[derive(Debug, Clone)]
+pub struct ChurnSummary {
+    pub mode: crate::cli::Mode,
+    pub close: crate::cli::Close,
+    pub rate: u64,
+    pub stats: ChurnStats,
+    /// Seconds requests were sent for.
+    pub sent_s: f64,
+    pub tcp_tw_end: u64,
+    pub tcp_tw_peak: u64,
+    pub census_end: c10m_common::procfs::PortCensus,
+    pub ports_in_use_peak: u64,
+    pub interrupted: bool,
+}
+
+impl ChurnSummary {
+    /// Every request answered with an intact echo.
+    pub fn success(&self) -> bool {
+        let s = &self.stats;
+        s.failed.is_empty() && s.echo_mismatches == 0 && s.requests_ok > 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,10 +11,17 @@ Examples:
   c10m-server --listen 127.0.0.1:0 --json       pick a free port, JSON lines on stdout
   c10m-server --listen 0.0.0.0:7000             one listener for every 127.0.0.0/8 address
   c10m-server --nofile 1024 --max-conns 5000    watch accept meet EMFILE and survive it
+  c10m-server --backlog 16 --pause-accept 0     never accept: watch the accept queue overflow (ListenOverflows)
+  c10m-server --close-first                     close after each echo: the TIME_WAIT is the server's
   c10m-server --listen 0.0.0.0:7000 --workers auto --max-conns 1000000
                                                 enough worker processes for a million connections
+  c10m-server --check -n 1000000                which limit stops a million here first, and what to do
+  c10m-server --check -n 1000000 --workers auto --json
+                                                the same check for enough workers, as one JSON object
 
-The live line goes to stderr once per --stats-interval; SIGINT or SIGTERM prints the summary.";
+The live line goes to stderr once per --stats-interval; SIGINT or SIGTERM prints the summary.
+--check opens no socket: it prints every limit for -n N and exits 0 when none binds, 1 when one
+does (the last line names the first); bad usage exits 2.";
 
 /// c10m-server: one epoll (mio) listener that holds as many idle TCP connections as the kernel
 /// lets one process hold, echoes what it is sent, and names the limit when it hits one.
@@ -25,8 +32,9 @@ pub struct Cli {
     #[arg(long, default_value = "127.0.0.1:7000", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
-    /// Stop accepting at this many concurrent connections [default: what RLIMIT_NOFILE leaves room for].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Stop accepting at this many concurrent connections [default: what RLIMIT_NOFILE leaves room for];
+    /// with --check, the N to check for.
+    #[arg(short = 'n', long, alias = "connections", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_conns: Option<u64>,
 
     /// listen(2) backlog [default: net.core.somaxconn, the kernel's maximum].
@@ -45,9 +53,25 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
     pub nofile: Option<u64>,
 
+    /// Do not accept for this many seconds after listening (0 = never): connections finish their
+    /// handshake and wait in the accept queue, and once it is full the kernel drops new SYNs
+    /// (the listen-queue lab).
+    #[arg(long, value_name = "SECS", value_parser = parse_pause)]
+    pub pause_accept: Option<Duration>,
+
+    /// Close each connection as soon as its first echo is written: the server closes first, so
+    /// the TIME_WAIT lands on the server's side (the time-wait lab).
+    #[arg(long)]
+    pub close_first: bool,
+
     /// Seconds between live lines.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub stats_interval: Duration,
+
+    /// Print every limit that bounds -n N connections on this machine (fds, files, epoll, memory,
+    /// listen queues, conntrack), name the first that binds, and exit: 0 if none does, 1 if one does.
+    #[arg(long)]
+    pub check: bool,
 
     /// JSON lines on stdout: one per interval, and the summary as the last line.
     #[arg(long)]
@@ -91,12 +115,20 @@ pub struct Config {
     pub stats_interval: Duration,
     pub workers: Workers,
     pub reuseport: bool,
+    /// `Some(ZERO)`: never accept.
+    pub pause_accept: Option<Duration>,
+    pub close_first: bool,
+    /// `--check`: print the limits for `max_conns` and exit.
+    pub check: bool,
     pub json: bool,
     pub quiet: bool,
 }
 
 impl Cli {
     pub fn into_config(self) -> Result<Config, String> {
+        if self.check && self.max_conns.is_none() {
+            return Err("--check needs -n N, the connections to check for".into());
+        }
         if self.workers == Workers::Auto && self.max_conns.is_none() {
             return Err(
                 "--workers auto needs --max-conns N to know how many workers N takes".into(),
@@ -113,6 +145,9 @@ impl Cli {
             backlog: self.backlog,
             nofile: self.nofile,
             stats_interval: self.stats_interval,
+            pause_accept: self.pause_accept,
+            close_first: self.close_first,
+            check: self.check,
             json: self.json,
             quiet: self.quiet,
         })
@@ -131,6 +166,13 @@ pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
         return Err(format!("{v} s is outside 0.05..=3600"));
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+fn parse_pause(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_interval(s)
 }
 
 #[cfg(test)]
@@ -163,6 +205,21 @@ mod tests {
         assert!(parse(&["c10m-server", "--workers", "3"]).unwrap().reuseport);
         let shared = parse(&["c10m-server", "--workers", "3", "--shared-listener"]).unwrap();
         assert!(!shared.reuseport);
+    }
+
+    #[test]
+    fn check_takes_n() {
+        let parse = |a: &[&str]| Cli::try_parse_from(a).unwrap().into_config();
+        let c = parse(&["c10m-server", "--check", "-n", "1000000"]).unwrap();
+        assert!(c.check);
+        assert_eq!(c.max_conns, Some(1_000_000));
+        assert_eq!(
+            parse(&["c10m-server", "--connections", "5"])
+                .unwrap()
+                .max_conns,
+            Some(5)
+        );
+        assert!(parse(&["c10m-server", "--check"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! c10m-server: hold as many concurrent TCP connections as one process can, and say what limits it.
 
+mod check;
 mod cli;
 mod report;
 mod server;
@@ -30,6 +31,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.check {
+        return check::run(&config);
+    }
     let out = report::Output {
         json: config.json,
         quiet: config.quiet,

@@ -35,6 +35,7 @@ fn block_text(b: AcceptBlock) -> String {
             c10m_common::errno::name(e),
             c10m_common::errno::meaning(e)
         ),
+        AcceptBlock::Paused => "not accepting (--pause-accept): handshakes complete into the accept queue until it holds the backlog, then SYNs are dropped".into(),
     }
 }
 
@@ -46,6 +47,7 @@ fn block_json(b: AcceptBlock) -> Object {
         AcceptBlock::Errno(e) => Object::new()
             .with("reason", c10m_common::errno::name(e))
             .with("meaning", c10m_common::errno::meaning(e)),
+        AcceptBlock::Paused => Object::new().with("reason", "pause_accept"),
     }
 }
 
@@ -304,4 +306,23 @@ pub fn summary(out: Output, s: &Summary) {
         ));
     }
     stdout_line(&lines.join("\n"));
+}
+
+/// `--check`: a title, the table of limits and the verdict line; with `--json`, one object.
+pub fn check(
+    out: Output,
+    role: &str,
+    title: &str,
+    asked: Object,
+    rows: &[c10m_common::check::Row],
+    connections: u64,
+) {
+    stdout_line(&c10m_common::check::render(
+        out.json,
+        role,
+        title,
+        asked,
+        rows,
+        connections,
+    ));
 }

@@ -21,6 +21,12 @@
 //! (which frees a descriptor) or a short back-off passes, while existing connections keep being
 //! served, and the live line names the limit.
 //!
+//! # Not accepting on purpose
+//! With `--pause-accept` the listener stays registered but its events are ignored: the kernel
+//! still completes handshakes and parks the connections in the accept queue, up to the backlog
+//! (clamped to `net.core.somaxconn`); past that it drops SYNs and counts `ListenOverflows` and
+//! `ListenDrops` in /proc/net/netstat. The lab uses it to make the queue overflow on demand.
+//!
 //! # Memory per connection
 //! An idle connection owns one slab slot: its socket (a 4-byte fd) and an empty `Option<Box<_>>`.
 //! Reads go into one buffer shared by the whole loop. Only when an echo cannot be written at once
@@ -104,6 +110,7 @@ struct Server {
     next_milestone: usize,
     started: Instant,
     rss_start: u64,
+    close_first: bool,
     sink: Sink,
     probe: Probe,
 }
@@ -267,9 +274,14 @@ pub(crate) fn serve(
         next_milestone: 0,
         started: Instant::now(),
         rss_start,
+        close_first: config.close_first,
         sink,
         probe,
     };
+    if let Some(pause) = config.pause_accept {
+        server.blocked = Some(AcceptBlock::Paused);
+        server.retry_accept_at = (!pause.is_zero()).then(|| server.started + pause);
+    }
     server.event_loop(interval)
 }
 
@@ -476,6 +488,9 @@ impl Server {
                         return; // still no room: wait for the next WRITABLE edge
                     }
                     conn.pending = None;
+                    if self.close_first {
+                        return self.close(key, None);
+                    }
                     if let Err(e) = self.poll.registry().reregister(
                         &mut conn.stream,
                         Token(key),
@@ -512,6 +527,9 @@ impl Server {
                             }
                             return;
                         }
+                        if self.close_first {
+                            return self.close(key, None);
+                        }
                     }
                     Err(e) => return self.close(key, Some(e)),
                 },
@@ -536,7 +554,7 @@ impl Server {
                 .entry(errno::name(sys::errno_of(&e)))
                 .or_default() += 1;
         }
-        if self.blocked.is_some() {
+        if self.blocked.is_some_and(|b| b != AcceptBlock::Paused) {
             // A descriptor just came free: take the next queued connection now.
             self.blocked = None;
             self.retry_accept_at = None;

@@ -28,6 +28,8 @@ pub enum AcceptBlock {
     AtCap { max_conns: u64 },
     /// accept() failed with this errno (EMFILE, ENFILE, ENOBUFS, ENOMEM): back off and retry.
     Errno(i32),
+    /// `--pause-accept`: the server was asked not to accept (yet).
+    Paused,
 }
 
 /// One live line's worth of measurements.

@@ -36,9 +36,9 @@ use crate::stats::{Milestone, Stats, Summary, Tick, WorkerSpread};
 /// How often a worker publishes its counters.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 /// Descriptors a worker keeps for itself (stdio, epoll, listener, /proc files, reserve).
-const FDS_PER_WORKER: u64 = 16;
+pub(crate) const FDS_PER_WORKER: u64 = 16;
 /// Share of a worker's fd room that `--workers auto` plans to fill.
-const AUTO_FILL_PERCENT: u64 = 90;
+pub(crate) const AUTO_FILL_PERCENT: u64 = 90;
 const MAX_RESTARTS_PER_WORKER: u32 = 3;
 const MILESTONES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
 

@@ -127,3 +127,151 @@ fn echoes_of_random_sizes_come_back_intact() {
         "server accepted"
     );
 }
+
+#[test]
+fn churn_answers_every_request_and_closes_each_connection() {
+    let _g = shared();
+    let server = ServerGuard::start(&[]);
+    let cl = client(
+        &server,
+        &[
+            "--mode",
+            "churn",
+            "--rate",
+            "200",
+            "--duration",
+            "1",
+            "--payload",
+            "1-4096",
+            "--close",
+            "rst",
+        ],
+    );
+    let run = cl.wait_with(Duration::from_secs(30), &[&server]);
+    ensure!([&server, &run], run.code() == Some(0), "client exit status");
+    let sum = run.summary();
+    let requests = u(&sum, "requests");
+    ensure!(
+        [&server, &run],
+        (150..=201).contains(&requests),
+        "about 200 requests in 1 s at 200/s, got {requests}"
+    );
+    ensure!(
+        [&server, &run],
+        u(&sum, "requests_ok") == requests && u(&sum, "connects") == requests,
+        "one connection per request, every one answered"
+    );
+    ensure!(
+        [&server, &run],
+        u(&sum, "echo_mismatches") == 0,
+        "echo_mismatches"
+    );
+    ensure!(
+        [&server, &run],
+        !of_type(&run.json(), "tick").is_empty(),
+        "live lines carry the TIME_WAIT census"
+    );
+    ensure!(
+        [&server, &run],
+        of_type(&run.json(), "tick")[0]
+            .get("ports_in_use")
+            .is_some(),
+        "ticks have ports_in_use"
+    );
+    let srv = server.terminate();
+    ensure!(
+        [&srv, &run],
+        u(&srv.summary(), "accepted") == requests,
+        "the server accepted one connection per request"
+    );
+}
+
+#[test]
+fn keepalive_sends_the_same_requests_over_a_fixed_pool() {
+    let _g = shared();
+    let server = ServerGuard::start(&[]);
+    let cl = client(
+        &server,
+        &[
+            "--mode",
+            "keepalive",
+            "-n",
+            "5",
+            "--rate",
+            "300",
+            "--duration",
+            "1",
+        ],
+    );
+    let run = cl.wait_with(Duration::from_secs(30), &[&server]);
+    ensure!([&server, &run], run.code() == Some(0), "client exit status");
+    let sum = run.summary();
+    ensure!(
+        [&server, &run],
+        u(&sum, "opened") == 5 && u(&sum, "requests_ok") >= 250,
+        "5 connections carried the requests"
+    );
+    let srv = server.terminate();
+    ensure!(
+        [&srv, &run],
+        u(&srv.summary(), "accepted") == 5,
+        "the server saw only the pool's connections"
+    );
+}
+
+#[test]
+fn a_server_that_closes_first_is_waited_for() {
+    let _g = shared();
+    let server = ServerGuard::start(&["--close-first"]);
+    let cl = client(
+        &server,
+        &[
+            "--mode",
+            "churn",
+            "--rate",
+            "100",
+            "--duration",
+            "1",
+            "--close",
+            "wait",
+        ],
+    );
+    let run = cl.wait_with(Duration::from_secs(30), &[&server]);
+    ensure!([&server, &run], run.code() == Some(0), "client exit status");
+    let sum = run.summary();
+    ensure!(
+        [&server, &run],
+        u(&sum, "requests_ok") == u(&sum, "requests") && is_empty_object(&sum["failed"]),
+        "the server's FIN after a complete echo is not a failure"
+    );
+}
+
+#[test]
+fn a_paused_server_leaves_connections_in_the_accept_queue() {
+    let _g = shared();
+    let server = ServerGuard::start(&["--pause-accept", "0", "--backlog", "8"]);
+    let cl = client(
+        &server,
+        &["-n", "40", "--connect-timeout", "1.5", "--hold", "0.5"],
+    );
+    let run = cl.wait_with(Duration::from_secs(30), &[&server]);
+    let sum = run.summary();
+    let est = u(&sum, "established");
+    ensure!(
+        [&server, &run],
+        run.code() == Some(1) && (1..=20).contains(&est),
+        "only about the backlog's worth complete, got {est}"
+    );
+    ensure!(
+        [&server, &run],
+        u(&sum["failed"], "ETIMEDOUT") == 40 - est,
+        "the rest time out: {}",
+        sum["failed"]
+    );
+    let srv = server.terminate();
+    ensure!(
+        [&srv, &run],
+        u(&srv.summary(), "accepted") == 0,
+        "a paused server accepts nothing"
+    );
+}

@@ -5,10 +5,14 @@
 //! - `client`: the client against the server.
 //! - `scale`: past one process's fd limit: server `--workers`, client `--processes`.
 //! - `usage`: bad command lines and unreachable targets.
+//! - `check`: `--check`, the limits table for -n N, on both binaries.
+//! - `lab`: the lab's experiments (scripts/lab.py), each in its own network namespaces.
 
 mod util;
 
+mod check;
 mod client;
+mod lab;
 mod scale;
 mod server;
 mod usage;

@@ -1,0 +1,79 @@
+//! `--check`: the server's rows of the limits table, for this machine and `-n N`.
+//!
+//! Reads, prints, exits: no socket is opened and no limit is changed. The numbers come from
+//! [`c10m_common::check`], which computes them from what it reads; this module only turns the
+//! command line into what is asked, with the same defaults a real run would use (the hard limit
+//! as the soft limit, somaxconn as the backlog, `--workers` as given).
+
+use std::process::ExitCode;
+
+use c10m_common::addr;
+use c10m_common::check::{self, Facts, Procs, ServerAsk};
+use c10m_common::fmt::thousands;
+use c10m_common::json::Object;
+
+use crate::cli::{Config, Workers};
+use crate::report::{self, Output};
+use crate::workers::{AUTO_FILL_PERCENT, FDS_PER_WORKER};
+
+/// Prints the check; exit 0 when nothing binds for N, 1 when a limit does.
+pub fn run(config: &Config) -> ExitCode {
+    let out = Output {
+        json: config.json,
+        quiet: config.quiet,
+    };
+    let facts = match Facts::read() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("c10m-server: error: cannot read RLIMIT_NOFILE: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let n = config.max_conns.unwrap_or(1);
+    let ask = ServerAsk {
+        connections: n,
+        workers: match config.workers {
+            Workers::Count(c) => Procs::Count(u64::from(c)),
+            Workers::Auto => Procs::Auto,
+        },
+        backlog: config.backlog.map(|b| b.max(0) as u64),
+        nofile: config.nofile,
+        loopback: addr::is_loopback(config.listen.ip()),
+        reserve: FDS_PER_WORKER,
+        auto_fill_percent: AUTO_FILL_PERCENT,
+    };
+    let rows = check::server_rows(&facts, &ask);
+    let workers = match config.workers {
+        Workers::Count(1) => "1 worker".to_string(),
+        Workers::Count(c) => format!("{c} workers"),
+        Workers::Auto => "--workers auto".to_string(),
+    };
+    let title = format!(
+        "c10m-server --check: {} connections, {workers}, listening on {}{}",
+        thousands(n),
+        config.listen,
+        if ask.loopback {
+            " (loopback: the clients' sockets are on this machine too)"
+        } else {
+            ""
+        }
+    );
+    let asked = Object::new()
+        .with("listen", config.listen.to_string())
+        .with("loopback", ask.loopback)
+        .with(
+            "workers",
+            match config.workers {
+                Workers::Count(c) => c.to_string(),
+                Workers::Auto => "auto".into(),
+            },
+        )
+        .with("backlog", ask.backlog)
+        .with("nofile", ask.nofile);
+    report::check(out, "server", &title, asked, &rows, n);
+    if check::first_binding(&rows).is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,150 @@
+//! `--check`: both binaries print the limits table for -n N, name the first binding limit, and
+//! exit 0 (nothing binds) or 1 (something does), without opening a socket.
+//!
+//! The expectations follow this machine: when the RLIMIT_NOFILE hard limit is below N and the
+//! process lacks CAP_SYS_RESOURCE (the reference machine: 20,000, root in a container), the fd
+//! row must bind first and name the flag that spreads the load; elsewhere the verdict only has to
+//! agree with itself and the exit status.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use c10m_common::{rlimit, sys};
+
+use crate::util::{ensure, run, Run};
+
+const T: Duration = Duration::from_secs(10);
+
+/// The one `"type": "check"` object of a `--check --json` run.
+fn check_json(r: &Run) -> Value {
+    let lines = r.json();
+    ensure!(
+        [r],
+        lines.len() == 1 && lines[0]["type"] == "check",
+        "--check --json must print exactly one JSON object of type check"
+    );
+    lines[0].clone()
+}
+
+/// Whether a process started like this one may raise its hard limit.
+fn can_raise_hard_limit() -> bool {
+    rlimit::in_initial_user_ns()
+        && rlimit::read_cap_eff().is_ok_and(|m| rlimit::has_cap(m, rlimit::CAP_SYS_RESOURCE))
+}
+
+fn assert_million(bin: &str, spread: &str) {
+    let r = run(bin, &["--check", "-n", "1000000", "--json"], T);
+    let v = check_json(&r);
+    let first = &v["first_binding"];
+    let binds = v["binds"].as_bool();
+    ensure!(
+        [&r],
+        binds == Some(!first.is_null()),
+        "binds vs first_binding"
+    );
+    ensure!(
+        [&r],
+        r.code() == Some(if first.is_null() { 0 } else { 1 }),
+        "exit 1 when a limit binds, 0 when none does"
+    );
+    let rows = v["rows"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        [&r],
+        rows.first()
+            .is_some_and(|row| row["key"] == "fds_per_process"),
+        "the fd row comes first"
+    );
+    let (_, hard) = sys::get_nofile().expect("getrlimit");
+    if hard < 1_000_000 && !can_raise_hard_limit() {
+        ensure!(
+            [&r],
+            first["key"] == "fds_per_process",
+            "hard limit {hard} without CAP_SYS_RESOURCE: the fd row must bind first"
+        );
+        let fix = first["fix"].as_str().unwrap_or("");
+        ensure!(
+            [&r],
+            fix.starts_with(spread) && fix.contains("cannot be raised without CAP_SYS_RESOURCE"),
+            "the fix must name {spread} and the capability, is {fix:?}"
+        );
+        ensure!(
+            [&r],
+            first["allows"].as_u64().is_some_and(|a| a < hard),
+            "allows at most the hard limit"
+        );
+    } else if first["key"] == "fds_per_process" {
+        let fix = first["fix"].as_str().unwrap_or("");
+        ensure!(
+            [&r],
+            fix.contains(spread),
+            "the fix must name {spread}, is {fix:?}"
+        );
+    }
+    // The text form ends with the same verdict.
+    let t = run(bin, &["--check", "-n", "1000000"], T);
+    let last = t.stdout.lines().last().unwrap_or("");
+    match first["name"].as_str() {
+        Some(name) => {
+            ensure!(
+                [&t],
+                last.starts_with(&format!("first binding limit: {name}")) && last.contains("do: "),
+                "the last line must name {name:?} and what to do, is {last:?}"
+            );
+        }
+        None => {
+            ensure!(
+                [&t],
+                last.starts_with("nothing binds"),
+                "the last line, is {last:?}"
+            );
+        }
+    }
+    ensure!([&t], t.code() == r.code(), "text and JSON exit alike");
+}
+
+#[test]
+fn server_check_names_the_first_binding_limit_for_a_million() {
+    assert_million("c10m-server", "--workers");
+}
+
+#[test]
+fn client_check_names_the_first_binding_limit_for_a_million() {
+    assert_million("c10m-client", "--processes");
+}
+
+#[test]
+fn check_for_a_hundred_exits_0() {
+    let (_, hard) = sys::get_nofile().expect("getrlimit");
+    if hard < 1024 {
+        crate::util::skip(&format!(
+            "hard limit {hard} is too small to hold 100 with room"
+        ));
+        return;
+    }
+    for bin in ["c10m-server", "c10m-client"] {
+        let r = run(bin, &["--check", "-n", "100", "--json"], T);
+        let v = check_json(&r);
+        ensure!(
+            [&r],
+            r.code() == Some(0) && v["first_binding"].is_null(),
+            "nothing should bind for 100 connections"
+        );
+        let t = run(bin, &["--check", "-n", "100"], T);
+        ensure!(
+            [&t],
+            t.code() == Some(0) && t.stdout.contains("nothing binds for 100 connections"),
+            "text verdict"
+        );
+    }
+}
+
+#[test]
+fn server_check_needs_n() {
+    let r = run("c10m-server", &["--check"], T);
+    ensure!(
+        [&r],
+        r.code() == Some(2) && r.stderr.contains("-n N"),
+        "--check without -n is bad usage"
+    );
+}
