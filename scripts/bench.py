@@ -137,6 +137,24 @@ def ensure_file_max(needed):
         f.write(str(needed))
 
 
+def settle(timeout=90):
+    """Waits until the previous run's sockets are gone: closing a million connections leaves the
+    kernel FIN/TIME_WAIT work (up to tcp_max_tw_buckets TIME_WAIT sockets for 60 s, orphans,
+    deferred frees) that would otherwise slow whichever run comes next."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        st = {}
+        for line in read("/proc/net/sockstat").splitlines():
+            if line.startswith("TCP:"):
+                f = line.split()[1:]
+                st = {f[i]: int(f[i + 1]) for i in range(0, len(f) - 1, 2)}
+        if st.get("tw", 0) == 0 and st.get("orphan", 0) == 0 and st.get("inuse", 0) < 1000:
+            break
+        time.sleep(1.0)
+    log(f"settled after {time.time() - t0:.0f} s (TIME_WAIT, orphans and sockets of the previous run gone)")
+    time.sleep(2.0)
+
+
 def run_c10m(work):
     port = free_port()
     base_slab, base_caches, base_inuse = meminfo_slab(), slabinfo(), sockstat_inuse()
@@ -321,7 +339,11 @@ def main():
         # kernel's slab caches, so one order alone would favour whoever goes second.
         use_floor = RUN_FLOOR and not OTHER_SERVER
         floor_before = run_floor(work) if use_floor else None
+        if floor_before:
+            settle()
         summary, rows = run_c10m(work)
+        if use_floor:
+            settle()
         floor_after = run_floor(work) if use_floor else None
         floors = [f["ramp_s"] for f in (floor_before, floor_after) if f and f.get("ramp_s")]
         floor = None
