@@ -25,7 +25,7 @@
 //! `ip_local_port_range` are taken. The pass walks every socket of the network namespace, fine
 //! at lab sizes (tens of thousands), which is why only these modes read it.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -385,20 +385,15 @@ impl Churn<'_> {
 
     fn write_request(&mut self, key: usize) -> Result<(), Option<io::Error>> {
         let conn = &mut self.conns[key];
-        let len = self.payload.len(key, conn.seq);
-        while conn.sent < len {
-            let n = ((len - conn.sent) as usize).min(self.scratch.len());
-            let chunk = &mut self.scratch[..n];
-            Payload::fill(key, conn.seq, conn.sent, chunk);
-            match conn.stream.write(chunk) {
-                Ok(0) => return Err(Some(io::ErrorKind::WriteZero.into())),
-                Ok(w) => conn.sent += w as u32,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Some(e)),
-            }
-        }
-        Ok(())
+        self.payload
+            .write(
+                &mut conn.stream,
+                key,
+                conn.seq,
+                &mut conn.sent,
+                &mut self.scratch,
+            )
+            .map_err(Some)
     }
 
     /// Drains the echo; when the whole request came back, the request is done.

@@ -106,6 +106,32 @@ impl Payload {
         self.min + (mix(Self::seed(key, seq) ^ 0x5555) % span) as u32
     }
 
+    /// Writes what `stream` takes of message (key, seq) from byte `*sent` on, advancing `*sent`;
+    /// `Ok` when done or when the socket is full (the next writable edge resumes it).
+    pub fn write(
+        &self,
+        stream: &mut TcpStream,
+        key: usize,
+        seq: u32,
+        sent: &mut u32,
+        scratch: &mut [u8],
+    ) -> io::Result<()> {
+        let len = self.len(key, seq);
+        while *sent < len {
+            let n = ((len - *sent) as usize).min(scratch.len());
+            let chunk = &mut scratch[..n];
+            Payload::fill(key, seq, *sent, chunk);
+            match stream.write(chunk) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(w) => *sent += w as u32,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Fills `out` with the bytes at `offset..offset + out.len()` of ping (key, seq).
     pub fn fill(key: usize, seq: u32, offset: u32, out: &mut [u8]) {
         let seed = mix(Self::seed(key, seq));
@@ -555,20 +581,15 @@ impl Flood<'_> {
         if conn.state != State::Pinging {
             return Ok(());
         }
-        let len = self.payload.len(key, conn.seq);
-        while conn.sent < len {
-            let n = ((len - conn.sent) as usize).min(self.scratch.len());
-            let chunk = &mut self.scratch[..n];
-            Payload::fill(key, conn.seq, conn.sent, chunk);
-            match conn.stream.write(chunk) {
-                Ok(0) => return Err(Some(io::ErrorKind::WriteZero.into())),
-                Ok(w) => conn.sent += w as u32,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Some(e)),
-            }
-        }
-        Ok(())
+        self.payload
+            .write(
+                &mut conn.stream,
+                key,
+                conn.seq,
+                &mut conn.sent,
+                &mut self.scratch,
+            )
+            .map_err(Some)
     }
 
     /// Starts `fraction_of_open` x open pings on connections with none in flight.
