@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN   := target/release
 
-.PHONY: all build demo test lint fmt clean help bench bench-connect lab
+.PHONY: all build demo test lint fmt clean help bench bench-connect bench-ramp lab
 
 all: build
 
@@ -12,6 +12,7 @@ help:
 	@echo "make test    unit and integration tests (what CI runs)"
 	@echo "make bench   BENCH_CONNS (default 1,000,000) held 30 s with pings, vs the C floor; writes bench/results/latest/"
 	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
+	@echo "make bench-ramp  the ramp to BENCH_CONNS alone, c10m vs the C floor, BENCH_ROUNDS alternating rounds, wall and CPU"
 	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 3 min, root)"
 	@echo "make lab-NAME  one experiment: $(shell python3 scripts/lab.py --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ')"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
@@ -31,6 +32,9 @@ bench: build
 
 bench-connect: build
 	scripts/bench-connect.sh
+
+bench-ramp: build
+	python3 scripts/bench-ramp.py
 
 lab: build
 	python3 scripts/lab.py

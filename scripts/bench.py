@@ -29,7 +29,8 @@ import sys
 import tempfile
 import time
 
-from procutil import KERNEL_CACHES, PAGE, Lines, log, machine, meminfo_slab, read, slabinfo
+from procutil import (KERNEL_CACHES, CpuWindow, Lines, log, machine, meminfo_slab, read, slabinfo,
+                      tree_cpu_s, tree_rss)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
@@ -63,29 +64,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def tree_rss(pid):
-    """RSS of a process and all its descendants, in bytes."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = read(f"/proc/{d}/stat")
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            children.setdefault(ppid, []).append(int(d))
-        except (OSError, ValueError):
-            continue
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            total += int(read(f"/proc/{p}/statm").split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
-            pass
-        todo.extend(children.get(p, []))
-    return total
 
 
 def start(cmd, name, stderr_path):
@@ -175,6 +153,7 @@ def run_c10m(work):
                     "--hold", str(HOLD), "--ping-interval", str(PING), "--json"],
                    "client", f"{work}/client.err")
     client_out = Lines(client, "client")
+    cpu_window, ramp_cpu, hold_cpu, hold_t0 = CpuWindow().start(), None, None, 0.0
     t0, rows, peak_kernel = time.time(), [], None
     last_est, last_t = 0, t0
     deadline = t0 + 600 + HOLD
@@ -196,6 +175,14 @@ def run_c10m(work):
             "tcp_inuse": sockstat_inuse(),
         })
         last_est, last_t = est, now
+        if ramp_cpu is None and est >= N:
+            ramp_cpu = ramp_cpu_record(cpu_window, [server.pid], [client.pid])
+            hold_window, hold_t0 = CpuWindow().start(), now
+        elif ramp_cpu is not None and hold_cpu is None and now - hold_t0 >= max(HOLD - 1.5, 0.5):
+            # Stops short of the hold's end: the client's teardown must not count.
+            hold_cpu = hold_window.stop()
+            log(f"hold CPU: {hold_cpu['cpu_busy_s']} s busy of {hold_cpu['cpu_available_s']} s; "
+                f"other processes {hold_cpu['cpu_others_s']} s ({top_others(hold_cpu)})")
         if peak_kernel is None and est >= N:
             peak_kernel = (slab, slabinfo(), sockstat_inuse(),
                            tree_rss(server_pid_for_rss) if server_pid_for_rss else 0)
@@ -245,6 +232,8 @@ def run_c10m(work):
         "workers": ssum.get("workers"),
         "worker_restarts": ssum.get("worker_restarts"),
         "client_processes": (client_out.last.get("plan") or {}).get("processes"),
+        "ramp_cpu": ramp_cpu,
+        "hold_cpu": hold_cpu,
         "server_tick_gap_max_s": max(gaps) if gaps else None,
         "server_ticks": len(ticks),
         "client_exit": client.returncode,
@@ -266,6 +255,7 @@ def run_floor(work):
                for i in range(procs_n)]
     time.sleep(1.0)
     base = N // procs_n
+    cpu_window, ramp_cpu = CpuWindow().start(), None
     t0 = time.time()
     clients = []
     for i in range(procs_n):
@@ -278,6 +268,7 @@ def run_floor(work):
     while time.time() < t0 + 300:
         if all(any(l.startswith("DONE") for l in o.lines) for o in outs):
             done_at = time.time()
+            ramp_cpu = ramp_cpu_record(cpu_window, [s.pid for s in servers], [c.pid for c in clients])
             break
         if any(c.poll() is not None for c in clients):
             break
@@ -286,7 +277,24 @@ def run_floor(work):
         stop(c, signal.SIGINT, 60)
     for s in servers:
         stop(s, signal.SIGINT, 60)
-    return {"processes_per_side": procs_n, "ramp_s": round(done_at - t0, 2) if done_at else None}
+    return {"processes_per_side": procs_n, "ramp_s": round(done_at - t0, 2) if done_at else None,
+            "ramp_cpu": ramp_cpu}
+
+
+def top_others(rec):
+    return ", ".join(f"{o['process']} {o['cpu_s']} s" for o in rec["others_top"]) or "none"
+
+
+def ramp_cpu_record(window, server_pids, client_pids):
+    """CPU of the ramp just finished: the servers', the clients', the rest of the run's (kernel
+    threads doing its softirq work), and other processes' on the machine."""
+    rec = window.stop()
+    rec["server_cpu_s"] = tree_cpu_s(server_pids)
+    rec["client_cpu_s"] = tree_cpu_s(client_pids)
+    others = top_others(rec)
+    log(f"ramp CPU: {rec['cpu_busy_s']} s busy of {rec['cpu_available_s']} s; servers {rec['server_cpu_s']} s, "
+        f"clients {rec['client_cpu_s']} s, other processes {rec['cpu_others_s']} s ({others})")
+    return rec
 
 
 def svg_plot(rows, path):
@@ -351,10 +359,19 @@ def main():
             floor = {"processes_per_side": (floor_before or floor_after)["processes_per_side"],
                      "ramp_s_before": floor_before and floor_before.get("ramp_s"),
                      "ramp_s_after": floor_after and floor_after.get("ramp_s"),
-                     "ramp_s": round(sum(floors) / len(floors), 2)}
+                     "ramp_s": round(sum(floors) / len(floors), 2),
+                     "ramp_cpu_before": floor_before and floor_before.get("ramp_cpu"),
+                     "ramp_cpu_after": floor_after and floor_after.get("ramp_cpu")}
         summary["floor"] = floor
         if floor and summary.get("ramp_s"):
             summary["ramp_ratio_c10m_over_floor"] = round(summary["ramp_s"] / floor["ramp_s"], 2)
+        # Wall time on a shared machine moves with whatever else runs; the CPU the run itself
+        # spent (servers, clients, the kernel threads doing their softirq work) does not.
+        floor_cpu = [f["ramp_cpu"]["cpu_run_s"] for f in (floor_before, floor_after)
+                     if f and f.get("ramp_cpu")]
+        if floor_cpu and summary.get("ramp_cpu"):
+            summary["ramp_cpu_ratio_c10m_over_floor"] = round(
+                summary["ramp_cpu"]["cpu_run_s"] / (sum(floor_cpu) / len(floor_cpu)), 3)
         summary["machine"] = machine()
         summary["command"] = f"BENCH_CONNS={N} make bench"
         summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
@@ -382,6 +399,24 @@ def main():
     if summary.get("floor"):
         fl = summary["floor"]
         md.append(f"| floor ramp_s (C epoll pair, {fl['processes_per_side']} processes per side; mean of before {fl['ramp_s_before']} and after {fl['ramp_s_after']}) | {fl['ramp_s']} |")
+    rc = summary.get("ramp_cpu")
+    if rc:
+        others = top_others(rc)
+        md.append(f"| ramp CPU: busy / available (2 x wall) | {rc['cpu_busy_s']} s / {rc['cpu_available_s']} s |")
+        md.append(f"| ramp CPU: c10m servers / clients / whole run (with kernel threads) | "
+                  f"{rc['server_cpu_s']} s / {rc['client_cpu_s']} s / {rc['cpu_run_s']} s |")
+        md.append(f"| ramp CPU taken by other processes | {rc['cpu_others_s']} s ({others}) |")
+    hc = summary.get("hold_cpu")
+    if hc:
+        md.append(f"| hold CPU: busy / available; taken by other processes | {hc['cpu_busy_s']} s / "
+                  f"{hc['cpu_available_s']} s; {hc['cpu_others_s']} s ({top_others(hc)}) |")
+    for key, label in (("ramp_cpu_before", "before"), ("ramp_cpu_after", "after")):
+        fc = (summary.get("floor") or {}).get(key)
+        if fc:
+            md.append(f"| floor ramp CPU ({label}): servers / clients / whole run / other processes | "
+                      f"{fc['server_cpu_s']} s / {fc['client_cpu_s']} s / {fc['cpu_run_s']} s / {fc['cpu_others_s']} s |")
+    if summary.get("ramp_cpu_ratio_c10m_over_floor"):
+        md.append(f"| ramp_cpu_ratio_c10m_over_floor (CPU of the run itself) | {summary['ramp_cpu_ratio_c10m_over_floor']} |")
     for k, v in sorted(summary["kernel_bytes_per_pair_by_cache"].items(), key=lambda kv: -kv[1]):
         md.append(f"| kernel bytes per pair in slab cache `{k}` | {v} |")
     md.append("")

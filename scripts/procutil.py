@@ -86,3 +86,112 @@ def machine():
     mem = int(read("/proc/meminfo").split("\n")[0].split()[1]) // 1048576
     hard = subprocess.run(["bash", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
     return f"{os.cpu_count()} cores, {mem} GiB, Linux {os.uname().release}, RLIMIT_NOFILE hard {hard}"
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table():
+    """pid -> (ppid, comm, cpu ticks (utime + stime), starttime) of every process now."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = read(f"/proc/{d}/stat")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        f = stat[stat.rindex(")") + 2:].split()
+        table[int(d)] = (int(f[1]), comm, int(f[11]) + int(f[12]), int(f[19]))
+    return table
+
+
+def _descendants(root, table):
+    children = {}
+    for pid, row in table.items():
+        children.setdefault(row[0], []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_rss(pid):
+    """RSS of a process and all its descendants, in bytes."""
+    total = 0
+    for p in _descendants(pid, _proc_table()):
+        try:
+            total += int(read(f"/proc/{p}/statm").split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def tree_cpu_s(pids):
+    """CPU seconds (user + system) used so far by these processes and all their descendants."""
+    table = _proc_table()
+    seen = set()
+    for pid in pids:
+        seen.update(_descendants(pid, table))
+    return round(sum(table[p][2] for p in seen if p in table) / TICK, 2)
+
+
+def _busy_ticks():
+    f = [int(x) for x in read("/proc/stat").splitlines()[0].split()[1:]]
+    return sum(f) - f[3] - f[4]  # everything but idle and iowait
+
+
+class CpuWindow:
+    """Who used the CPU between start() and stop(): this script's own process tree (the run
+    being measured) against everything else on the machine.
+
+    Why: on a 2-core machine any other process that works during a ramp takes CPU from it. On
+    the reference machine the VM's own agent (PID 1) walks /proc/PID/fd of every process, so it
+    costs CPU in proportion to the descriptors open: the more connections, the more it takes.
+    The summary names such processes so a slow ramp is read correctly."""
+
+    def start(self):
+        self.t0, self.busy0, self.table0 = time.time(), _busy_ticks(), _proc_table()
+        return self
+
+    def stop(self):
+        busy, table, mine = _busy_ticks(), _proc_table(), os.getpid()
+        elapsed = time.time() - self.t0
+
+        def ours(pid):
+            seen = 0
+            while pid > 1 and seen < 64:
+                if pid == mine:
+                    return True
+                pid = table.get(pid, (0,))[0]
+                seen += 1
+            return False
+
+        others, kthreads = {}, 0
+        for pid, (ppid, comm, ticks, start) in table.items():
+            if ours(pid):
+                continue
+            before = self.table0.get(pid)
+            d = ticks - before[2] if before and before[3] == start else ticks
+            if d <= 0:
+                continue
+            if pid == 2 or ppid == 2:
+                kthreads += d
+            else:
+                key = f"{comm} (pid {pid})"
+                others[key] = others.get(key, 0) + d
+        total = (busy - self.busy0) / TICK
+        foreign = sum(others.values()) / TICK
+        top = sorted(others.items(), key=lambda kv: -kv[1])[:3]
+        return {
+            "window_s": round(elapsed, 2),
+            "cpu_busy_s": round(total, 2),
+            "cpu_available_s": round(elapsed * (os.cpu_count() or 1), 2),
+            "cpu_others_s": round(foreign, 2),
+            "cpu_kernel_threads_s": round(kthreads / TICK, 2),
+            "cpu_run_s": round(total - foreign, 2),
+            "others_top": [{"process": k, "cpu_s": round(v / TICK, 2)} for k, v in top],
+        }

@@ -101,6 +101,12 @@ fn lab_socket_memory() {
 }
 
 #[test]
+fn lab_cpu_cost() {
+    let _g = exclusive();
+    lab("cpu-cost");
+}
+
+#[test]
 fn lab_retired_knobs() {
     lab("retired-knobs");
 }
