@@ -221,6 +221,7 @@ def run_c10m(work):
         "hold_s": csum.get("held_s"),
         "pings_ok": csum.get("pings_ok", 0),
         "pings_sent": csum.get("pings_sent", 0),
+        "pings_unanswered": csum.get("pings_unanswered", 0),
         "echo_mismatches": csum.get("echo_mismatches", 0),
         "rtt_p50_us": csum.get("rtt_p50_us"),
         "rtt_p99_us": csum.get("rtt_p99_us"),
@@ -391,8 +392,8 @@ def main():
             f.write(",".join(str(r[k]) for k in keys) + "\n")
     svg_plot(rows, f"{dated}/plot.svg")
     md = ["| measure | value |", "|---|---|"]
-    for k in ("connections", "failures", "ramp_s", "connect_rate_per_s", "hold_s", "pings_ok",
-              "echo_mismatches", "rtt_p50_us", "rtt_p99_us", "server_user_bytes_per_conn",
+    for k in ("connections", "failures", "ramp_s", "connect_rate_per_s", "hold_s", "pings_sent",
+              "pings_ok", "pings_unanswered", "echo_mismatches", "rtt_p50_us", "rtt_p99_us", "server_user_bytes_per_conn",
               "client_user_bytes_per_conn", "kernel_bytes_per_pair", "workers", "client_processes",
               "server_tick_gap_max_s", "ramp_ratio_c10m_over_floor"):
         md.append(f"| {k} | {summary.get(k)} |")

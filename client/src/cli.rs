@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use c10m_common::addr;
+use c10m_common::process::Session;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -99,6 +100,13 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub processes: Option<u64>,
 
+    /// With several --processes: keep every process in this one's session, as a shell's `&` would,
+    /// instead of one session each. With kernel.sched_autogroup_enabled=1 the scheduler shares the
+    /// CPU among sessions first: one session for all gets 1/(k+1) of the CPU against k other busy
+    /// sessions, while one each competes like that many separate programs (the autogroup lab).
+    #[arg(long)]
+    pub one_session: bool,
+
     /// Set RLIMIT_NOFILE's soft limit to N [default: the hard limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
     pub nofile: Option<u64>,
@@ -156,6 +164,7 @@ pub struct Config {
     pub payload: (u32, u32),
     pub nofile: Option<u64>,
     pub processes: Option<u64>,
+    pub session: Session,
     /// `--check`: print the limits and exit.
     pub check: bool,
     pub json: bool,
@@ -188,8 +197,10 @@ impl Cli {
             }
             (None, Mode::Churn) => 10_000_000,
         };
-        if self.mode != Mode::Hold && (self.ping_interval.is_some() || self.processes.is_some()) {
-            return Err("--ping-interval and --processes go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
+        if self.mode != Mode::Hold
+            && (self.ping_interval.is_some() || self.processes.is_some() || self.one_session)
+        {
+            return Err("--ping-interval, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
         }
         Ok(Config {
             targets,
@@ -207,6 +218,11 @@ impl Cli {
             payload: self.payload,
             nofile: self.nofile,
             processes: self.processes,
+            session: if self.one_session {
+                Session::Inherit
+            } else {
+                Session::Own
+            },
             check: self.check,
             json: self.json,
             quiet: self.quiet,
@@ -291,6 +307,14 @@ mod tests {
         assert_eq!((k.connections, k.close), (10, Close::Rst));
         assert!(parse(&["--mode", "churn", "--ping-interval", "1"]).is_err());
         assert!(parse(&["--mode", "sometimes"]).is_err());
+    }
+
+    #[test]
+    fn a_session_per_process_unless_one_session() {
+        assert_eq!(parse(&["--processes", "3"]).unwrap().session, Session::Own);
+        let one = parse(&["--processes", "3", "--one-session"]).unwrap();
+        assert_eq!(one.session, Session::Inherit);
+        assert!(parse(&["--mode", "churn", "--one-session"]).is_err());
     }
 
     #[test]

@@ -45,6 +45,8 @@ const BUF: usize = 64 * 1024;
 const TICK: Duration = Duration::from_secs(1);
 /// The most pings one turn of the loop starts.
 const MAX_PINGS_PER_CALL: f64 = 4096.0;
+/// How long, after the hold, the client waits for the echoes of pings still in flight.
+const PING_DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -165,6 +167,8 @@ struct Flood<'a> {
     payload: Payload,
     ping_cursor: usize,
     ping_budget: f64,
+    /// Connections with a ping sent and its echo not yet complete.
+    pinging: u64,
     slice: Slice,
     sink: Sink,
 }
@@ -227,6 +231,7 @@ pub fn run(
         },
         ping_cursor: 0,
         ping_budget: 0.0,
+        pinging: 0,
         slice,
         sink,
     };
@@ -241,6 +246,7 @@ impl Flood<'_> {
         let mut ramp_done_at: Option<Instant> = None;
         let mut hold_until: Option<Option<Instant>> = None; // Some(None): hold until a signal
         let mut held_from = None;
+        let mut hold_ended_at: Option<Instant> = None;
         let tick_every = match self.sink {
             Sink::Print(_) => TICK,
             Sink::Publish(_) => crate::processes::PUBLISH_INTERVAL,
@@ -285,12 +291,18 @@ impl Flood<'_> {
                 }
             }
             if let Some(Some(end)) = hold_until {
-                if now >= end {
+                if now >= end && hold_ended_at.is_none() {
+                    hold_ended_at = Some(now);
+                }
+                // Pings sent just before the end get their echo before the sockets close.
+                if now >= end + PING_DRAIN || (now >= end && self.pinging == 0) {
                     break;
                 }
             }
             // Pings start with the hold: during the ramp they would compete with the handshakes.
-            if let (Some(interval), Some(_)) = (self.cfg.ping_interval, hold_until) {
+            if let (Some(interval), Some(_), None) =
+                (self.cfg.ping_interval, hold_until, hold_ended_at)
+            {
                 let dt = now.duration_since(last_ping_check).as_secs_f64();
                 self.ping_due(dt / interval.as_secs_f64());
             }
@@ -298,7 +310,7 @@ impl Flood<'_> {
 
             let mut wake = next_tick;
             if let Some(Some(end)) = hold_until {
-                wake = wake.min(end);
+                wake = wake.min(if now < end { end } else { end + PING_DRAIN });
             }
             if let Some(deadline) = self.timeouts.next_deadline() {
                 wake = wake.min(deadline);
@@ -363,11 +375,15 @@ impl Flood<'_> {
         if self.stats.open >= rss_at_peak.0 && self.stats.open > 0 {
             rss_at_peak = (self.stats.open, rss_end);
         }
+        let hold_end = hold_ended_at.unwrap_or_else(Instant::now);
+        self.stats.pings_unanswered = self.pinging;
         if let Sink::Publish(p) = &self.sink {
-            p.hold_ended(Instant::now());
+            p.hold_ended(hold_end);
             p.publish(&self.stats, rss_end, rss_start, rss_at_peak);
         }
-        let held_s = held_from.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64());
+        let held_s = held_from.map_or(0.0, |t: Instant| {
+            hold_end.saturating_duration_since(t).as_secs_f64()
+        });
         self.teardown();
         let connect_rate_per_s = self
             .stats
@@ -521,8 +537,11 @@ impl Flood<'_> {
 
     /// A held connection ended: count it by errno (`EOF` for a clean close by the peer).
     fn lost(&mut self, key: usize, e: Option<io::Error>) {
-        if self.conns.try_remove(key).is_none() {
+        let Some(conn) = self.conns.try_remove(key) else {
             return;
+        };
+        if conn.state == State::Pinging {
+            self.pinging -= 1;
         }
         self.stats.open -= 1;
         match e {
@@ -568,6 +587,7 @@ impl Flood<'_> {
             if pinging && conn.echoed == len {
                 let rtt = u64::from(now_us.wrapping_sub(conn.ping_at_us));
                 conn.state = State::Idle;
+                self.pinging -= 1;
                 self.stats.rtt.record(rtt);
                 self.interval_rtt.record(rtt);
                 self.stats.pings_ok += u64::from(intact);
@@ -613,6 +633,7 @@ impl Flood<'_> {
                 continue;
             }
             conn.state = State::Pinging;
+            self.pinging += 1;
             conn.seq = conn.seq.wrapping_add(1);
             conn.sent = 0;
             conn.echoed = 0;

@@ -44,7 +44,8 @@ const F_FIRST_CONNECT_US: usize = 13;
 const F_RAMP_DONE_US: usize = 14;
 /// When this child's hold ended, before its teardown (µs since the epoch + 1).
 const F_HOLD_END_US: usize = 15;
-const F_FAILED: usize = 16;
+const F_PINGS_UNANSWERED: usize = 16;
+const F_FAILED: usize = 17;
 /// KNOWN errnos, then `other`, then `EOF`.
 const FAILED_KINDS: usize = KNOWN.len() + 2;
 const F_RTT: usize = F_FAILED + FAILED_KINDS;
@@ -92,6 +93,7 @@ impl Publisher {
         c.set(s, F_IN_FLIGHT, st.in_flight);
         c.set(s, F_PINGS_SENT, st.pings_sent);
         c.set(s, F_PINGS_OK, st.pings_ok);
+        c.set(s, F_PINGS_UNANSWERED, st.pings_unanswered);
         c.set(s, F_MISMATCHES, st.echo_mismatches);
         c.set(s, F_RSS, rss);
         c.set(s, F_RSS_START, rss_start);
@@ -139,7 +141,7 @@ pub fn run(cfg: &Config, plan: &Plan, processes: u64, out: Output) -> Result<Sum
     let epoch = Instant::now();
     let mut pids = vec![0i32; n];
     for (k, pid) in pids.iter_mut().enumerate() {
-        match process::fork().map_err(|e| Error(format!("fork: {e}")))? {
+        match process::fork(cfg.session).map_err(|e| Error(format!("fork: {e}")))? {
             Fork::Parent { child } => *pid = child,
             Fork::Child => {
                 let sink = Sink::Publish(Publisher {
@@ -240,6 +242,7 @@ impl Parent<'_> {
             st.in_flight += c.get(k, F_IN_FLIGHT);
             st.pings_sent += c.get(k, F_PINGS_SENT);
             st.pings_ok += c.get(k, F_PINGS_OK);
+            st.pings_unanswered += c.get(k, F_PINGS_UNANSWERED);
             st.echo_mismatches += c.get(k, F_MISMATCHES);
             for i in 0..FAILED_KINDS {
                 let v = c.get(k, F_FAILED + i);

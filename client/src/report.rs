@@ -277,6 +277,7 @@ pub fn summary(out: Output, s: &Summary) {
                 .with("held_s", s.held_s)
                 .with("pings_sent", st.pings_sent)
                 .with("pings_ok", st.pings_ok)
+                .with("pings_unanswered", st.pings_unanswered)
                 .with("echo_mismatches", st.echo_mismatches)
                 .with("rtt_p50_us", st.rtt.quantile(0.5))
                 .with("rtt_p99_us", st.rtt.quantile(0.99))
@@ -312,10 +313,11 @@ pub fn summary(out: Output, s: &Summary) {
     ];
     if st.pings_sent > 0 {
         lines.push(format!(
-            "  pings              {} sent, {} echoed intact, {} mismatched; rtt p50 {} us p99 {} us",
+            "  pings              {} sent, {} echoed intact, {} mismatched, {} unanswered; rtt p50 {} us p99 {} us",
             fmt::thousands(st.pings_sent),
             fmt::thousands(st.pings_ok),
             fmt::thousands(st.echo_mismatches),
+            fmt::thousands(st.pings_unanswered),
             st.rtt.quantile(0.5).map_or("-".into(), |v| v.to_string()),
             st.rtt.quantile(0.99).map_or("-".into(), |v| v.to_string()),
         ));

@@ -92,6 +92,8 @@ pub struct Stats {
     pub failed: BTreeMap<&'static str, u64>,
     pub pings_sent: u64,
     pub pings_ok: u64,
+    /// Pings whose echo had not come back when the connections closed (after the drain).
+    pub pings_unanswered: u64,
     pub echo_mismatches: u64,
     pub rtt: Histogram,
     /// Seconds from the first connect to the moment every connect had succeeded or failed.
@@ -162,10 +164,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// All N established and held, every echo intact.
+    /// All N established and held, every echo back and intact (a run stopped by a signal does not
+    /// wait for the last echoes).
     pub fn success(&self) -> bool {
         let s = &self.stats;
-        s.established == s.requested && s.failed.is_empty() && s.echo_mismatches == 0
+        s.established == s.requested
+            && s.failed.is_empty()
+            && s.echo_mismatches == 0
+            && (s.pings_unanswered == 0 || self.interrupted)
     }
 }
 

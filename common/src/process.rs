@@ -9,6 +9,16 @@
 //! parent killed with SIGKILL leaves no worker holding ports and sockets behind. The parent checks
 //! that it is still the parent right after, closing the race where it died before the prctl.
 //!
+//! # A session per child, or one for all
+//! With `kernel.sched_autogroup_enabled=1` (the default in most distribution kernels), CFS
+//! groups tasks by *session* and shares the CPU fairly among the groups first, then among the
+//! tasks inside each. A job whose 100 children share one session is one group: against one other
+//! busy program it gets half the CPU, not 100/101. Programs started separately each have a session
+//! of their own. [`Session::Own`] makes each child one too (`setsid()` right after fork), so the
+//! scheduler treats N workers as it would N separately started programs, such as the C floor's
+//! processes in `make bench`. [`Session::Inherit`] keeps them in the parent's group, the way a
+//! shell's `&` would. The lab `autogroup` measures the difference.
+//!
 //! # Counters in shared memory
 //! Each child writes its counters into its own slot of an anonymous `MAP_SHARED` mapping made
 //! before fork; the parent sums the slots once per interval. That is O(children) per tick, with no
@@ -32,8 +42,17 @@ pub enum Fork {
     Child,
 }
 
+/// Where a forked child is scheduled from: see "A session per child" above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// `setsid()` in the child: a session, process group and (with autogroup) CPU share of its own.
+    Own,
+    /// The parent's session and process group.
+    Inherit,
+}
+
 /// Forks. Call it only while the process has one thread (the binaries start none).
-pub fn fork() -> io::Result<Fork> {
+pub fn fork(session: Session) -> io::Result<Fork> {
     let parent = std::process::id() as i32;
     // SAFETY: the process is single-threaded at this point, so the child's copy of every lock and
     // allocator state is consistent.
@@ -57,6 +76,11 @@ pub fn fork() -> io::Result<Fork> {
     // SAFETY: getppid has no preconditions.
     if unsafe { libc::getppid() } != parent {
         exit_now(1); // the parent died before the prctl took effect
+    }
+    // SAFETY: setsid has no preconditions; a forked child is never a process group leader, so it
+    // cannot fail with EPERM.
+    if session == Session::Own && unsafe { libc::setsid() } == -1 {
+        exit_now(1);
     }
     Ok(Fork::Child)
 }
@@ -237,25 +261,56 @@ mod tests {
     #[test]
     fn child_writes_parent_reads() {
         let shared = SharedCounters::new(2, 3).unwrap();
-        match fork().unwrap() {
+        match fork(Session::Inherit).unwrap() {
             Fork::Child => {
                 shared.set(1, 2, 42);
                 exit_now(7);
             }
             Fork::Parent { child } => {
-                let mut exit = None;
-                for _ in 0..500 {
-                    if let Some((pid, e)) = reap_any().unwrap() {
-                        assert_eq!(pid, child);
-                        exit = Some(e);
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                assert_eq!(exit, Some(Exit::Code(7)));
+                assert_eq!(wait_for(child), Some(Exit::Code(7)));
                 assert_eq!(shared.get(1, 2), 42);
                 assert_eq!(shared.get(0, 2), 0);
             }
         }
+    }
+
+    /// Waits for this test's own child only: tests run in parallel threads of one process, so
+    /// `reap_any` could take another test's child.
+    fn wait_for(child: i32) -> Option<Exit> {
+        let mut status = 0;
+        // SAFETY: `status` is a valid, writable int.
+        (unsafe { libc::waitpid(child, &mut status, 0) } == child).then(|| decode(status))
+    }
+
+    #[test]
+    fn own_session_leads_a_new_one_inherit_keeps_the_parents() {
+        let shared = SharedCounters::new(2, 1).unwrap();
+        // SAFETY: getsid(0) and getpid take no pointers.
+        let (parent_sid, _) = unsafe { (libc::getsid(0), libc::getpid()) };
+        for (slot, session) in [(0, Session::Own), (1, Session::Inherit)] {
+            match fork(session).unwrap() {
+                Fork::Child => {
+                    // SAFETY: as above.
+                    let (sid, pid) = unsafe { (libc::getsid(0), libc::getpid()) };
+                    shared.set(slot, 0, if sid == pid { 1 } else { 2 });
+                    exit_now(0);
+                }
+                Fork::Parent { child } => {
+                    assert_eq!(wait_for(child), Some(Exit::Code(0)));
+                }
+            }
+        }
+        assert_eq!(
+            shared.get(0, 0),
+            1,
+            "Session::Own: the child leads its own session"
+        );
+        assert_eq!(
+            shared.get(1, 0),
+            2,
+            "Session::Inherit: the child stays in the parent's"
+        );
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::getsid(0) }, parent_sid);
     }
 }

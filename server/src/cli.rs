@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use c10m_common::process::Session;
 use clap::Parser;
 
 const EXAMPLES: &str = "\
@@ -48,6 +49,13 @@ pub struct Cli {
     /// With --workers: all workers poll one listener made before fork, instead of each its own with SO_REUSEPORT.
     #[arg(long)]
     pub shared_listener: bool,
+
+    /// With --workers: keep every worker in this process's session, as a shell's `&` would, instead
+    /// of one session each. With kernel.sched_autogroup_enabled=1 the scheduler shares the CPU
+    /// among sessions first: one session for all gets 1/(k+1) of the CPU against k other busy
+    /// sessions, while one each competes like that many separate programs (the autogroup lab).
+    #[arg(long)]
+    pub one_session: bool,
 
     /// Set RLIMIT_NOFILE's soft limit to N (above the hard limit only with CAP_SYS_RESOURCE) [default: the hard limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
@@ -115,6 +123,7 @@ pub struct Config {
     pub stats_interval: Duration,
     pub workers: Workers,
     pub reuseport: bool,
+    pub session: Session,
     /// `Some(ZERO)`: never accept.
     pub pause_accept: Option<Duration>,
     pub close_first: bool,
@@ -134,12 +143,20 @@ impl Cli {
                 "--workers auto needs --max-conns N to know how many workers N takes".into(),
             );
         }
+        if self.one_session && !self.workers.is_multi() {
+            return Err("--one-session goes with --workers N (N > 1)".into());
+        }
         if self.shared_listener && !self.workers.is_multi() {
             return Err("--shared-listener goes with --workers N (N > 1)".into());
         }
         Ok(Config {
             workers: self.workers,
             reuseport: self.workers.is_multi() && !self.shared_listener,
+            session: if self.one_session {
+                Session::Inherit
+            } else {
+                Session::Own
+            },
             listen: self.listen,
             max_conns: self.max_conns,
             backlog: self.backlog,
@@ -183,6 +200,20 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_session_per_worker_unless_one_session() {
+        let cfg = |args: &[&str]| Cli::try_parse_from(args).unwrap().into_config();
+        assert_eq!(
+            cfg(&["c10m-server", "--workers", "3"]).unwrap().session,
+            Session::Own
+        );
+        let one = cfg(&["c10m-server", "--workers", "3", "--one-session"]).unwrap();
+        assert_eq!(one.session, Session::Inherit);
+        assert!(cfg(&["c10m-server", "--one-session"])
+            .unwrap_err()
+            .contains("--workers"));
     }
 
     #[test]

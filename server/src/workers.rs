@@ -175,7 +175,7 @@ pub fn run(config: &Config, grant: NofileGrant) -> Result<Summary, Error> {
 impl Supervisor<'_> {
     fn spawn(&mut self, i: usize) -> Result<(), Error> {
         self.counters.clear(i);
-        match process::fork().map_err(|e| Error(format!("fork: {e}")))? {
+        match process::fork(self.config.session).map_err(|e| Error(format!("fork: {e}")))? {
             Fork::Parent { child } => {
                 self.pids[i] = child;
                 Ok(())

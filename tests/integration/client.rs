@@ -93,8 +93,8 @@ fn echoes_of_random_sizes_come_back_intact() {
     );
     ensure!(
         [&server, &run],
-        u(&sum, "pings_ok") >= 1000,
-        "pings_ok should be at least one per connection"
+        u(&sum, "pings_ok") >= 1000 && u(&sum, "pings_ok") == u(&sum, "pings_sent"),
+        "every ping sent should be echoed intact, at least one per connection"
     );
     ensure!(
         [&server, &run],

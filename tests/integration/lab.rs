@@ -107,6 +107,13 @@ fn lab_cpu_cost() {
 }
 
 #[test]
+fn lab_autogroup() {
+    // It measures CPU shares: nothing else heavy may run beside it.
+    let _g = exclusive();
+    lab("autogroup");
+}
+
+#[test]
 fn lab_retired_knobs() {
     lab("retired-knobs");
 }
