@@ -13,7 +13,8 @@ Usage:
   scripts/lab.py --json NAME     one JSON object per experiment on stdout
 
 Exit status: 0 every check held, 1 a check failed or an experiment broke, 2 usage,
-77 this machine cannot create network namespaces (the experiments were skipped).
+77 skipped: this machine cannot create network namespaces, or lacks what every experiment asked
+for needs (an experiment skipped among others is marked "skipped" in its record and its notes).
 Results also go to lab/results/NAME.json and NAME.md.
 """
 

@@ -28,7 +28,7 @@ Examples:
                                                      TIME_WAIT at 1,000 short connections/s on one pair: do the ports last?
 
 Exit status: 0 when all N connections were established and held (churn, keepalive: every
-request answered) and every echo matched, 1 otherwise (the summary names each failure by errno), 2 for bad usage.
+request answered) and every ping came back intact (within 5 s of the hold's end), 1 otherwise (the summary names each failure by errno), 2 for bad usage.
 --check opens no socket: it prints every limit for -n N (and --rate) and exits 0 when none binds, 1 when one
 does (the last line names the first), 2 for bad usage.";
 
