@@ -278,15 +278,20 @@ mod tests {
     /// `reap_any` could take another test's child.
     fn wait_for(child: i32) -> Option<Exit> {
         let mut status = 0;
-        // SAFETY: `status` is a valid, writable int.
-        (unsafe { libc::waitpid(child, &mut status, 0) } == child).then(|| decode(status))
+        loop {
+            // SAFETY: `status` is a valid, writable int.
+            match unsafe { libc::waitpid(child, &mut status, 0) } {
+                -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                pid => return (pid == child).then(|| decode(status)),
+            }
+        }
     }
 
     #[test]
     fn own_session_leads_a_new_one_inherit_keeps_the_parents() {
         let shared = SharedCounters::new(2, 1).unwrap();
-        // SAFETY: getsid(0) and getpid take no pointers.
-        let (parent_sid, _) = unsafe { (libc::getsid(0), libc::getpid()) };
+        // SAFETY: getsid(0) takes no pointers.
+        let parent_sid = unsafe { libc::getsid(0) };
         for (slot, session) in [(0, Session::Own), (1, Session::Inherit)] {
             match fork(session).unwrap() {
                 Fork::Child => {

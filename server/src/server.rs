@@ -3,10 +3,11 @@
 //! # Draining readiness
 //! mio registers every socket edge-triggered (EPOLLET): the kernel reports a socket once when it
 //! *becomes* readable, not for as long as it stays readable. So each handler reads until the call
-//! returns `WouldBlock`; stopping early would leave data that no further event announces. (The
-//! listener drains too, but counts first: see "Accepting exactly what is queued".) The one exception is deliberate: a connection that is still
-//! readable after [`READS_PER_EVENT`] reads goes on a `again` list served on the next turn of the
-//! loop, so one fast peer cannot starve the others.
+//! returns `WouldBlock`; stopping early would leave data that no further event announces. Two
+//! exceptions. The listener takes exactly the connections the kernel says are queued, which
+//! empties the queue just the same ("Accepting exactly what is queued" below). And a connection
+//! that is still readable after [`READS_PER_EVENT`] reads goes on a `again` list served on the
+//! next turn of the loop, so one fast peer cannot starve the others.
 //!
 //! # Accepting exactly what is queued
 //! Draining the listener to `WouldBlock` has a hidden price: `accept4()` allocates the new
@@ -306,6 +307,13 @@ fn slot_bytes() -> usize {
     std::mem::size_of::<Entry>()
 }
 
+/// One connection left the accept queue (accepted, or dropped by the kernel as aborted).
+fn took_one(queued: &mut Option<u32>) {
+    if let Some(n) = queued {
+        *n = n.saturating_sub(1);
+    }
+}
+
 impl Server {
     fn event_loop(&mut self, interval: Duration) -> Result<Summary, Error> {
         let mut events = Events::with_capacity(1024);
@@ -417,10 +425,8 @@ impl Server {
             .ok()
             .map(|q| q.queued);
         loop {
-            match queued.as_mut() {
-                Some(0) => return, // an accept() now would fail, after allocating a socket
-                Some(n) => *n -= 1,
-                None => {}
+            if queued == Some(0) {
+                return; // an accept() now would fail, after allocating a socket
             }
             if self.stats.conns >= self.max_conns {
                 self.blocked = Some(AcceptBlock::AtCap {
@@ -430,6 +436,7 @@ impl Server {
             }
             match self.listener.accept() {
                 Ok((mut stream, _)) => {
+                    took_one(&mut queued);
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
                     if let Err(e) =
@@ -458,7 +465,10 @@ impl Server {
                     self.count_accept_error(&e);
                     match sys::errno_of(&e) {
                         // The peer gave up before we accepted it: nothing is wrong with us.
-                        errno::ECONNABORTED | errno::EPERM | errno::EPROTO => continue,
+                        errno::ECONNABORTED | errno::EPERM | errno::EPROTO => {
+                            took_one(&mut queued);
+                            continue;
+                        }
                         code => {
                             self.blocked = Some(AcceptBlock::Errno(code));
                             self.retry_accept_at = Some(Instant::now() + ACCEPT_BACKOFF);
