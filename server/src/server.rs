@@ -15,10 +15,10 @@
 //! net/socket.c), so the call that finds the queue empty allocates all three and frees them again.
 //! When workers wake for one or two connections at a time, as they do during a fast ramp, that
 //! failed call was 30% of all accept calls (128,837 of 428,837 for 300,000 connections to 17
-//! workers, counted with `perf stat -e syscalls:sys_enter_accept4`). So on each listener event the loop first asks the kernel how many
-//! connections are queued ([`sys::accept_queue`], `TCP_INFO`) and accepts that many. Nothing is
-//! missed: a connection queued after that reading wakes the listener's epoll entry again, and
-//! the next turn of the loop takes it.
+//! workers, counted with `perf stat -e syscalls:sys_enter_accept4`). So on each listener event
+//! the loop first asks the kernel how many connections are queued ([`sys::accept_queue`],
+//! `TCP_INFO`) and accepts that many. Nothing is missed: a connection queued after that reading
+//! wakes the listener's epoll entry again, and the next turn of the loop takes it.
 //!
 //! # Tokens are slab keys
 //! A connection's token is its key in the slab. Keys are reused as soon as a connection closes, so
