@@ -9,67 +9,58 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
+
 use c10m_common::addr;
 use c10m_common::check::{self, ClientAsk, Facts};
 use c10m_common::fmt::thousands;
-use c10m_common::json::Object;
-use c10m_common::procfs;
 
 use crate::cli::{Close, Config, Mode};
-use crate::plan::Plan;
-use crate::report::{self, Output};
+
+/// The `asked` object of `--check --json`: what the check was computed for.
+#[derive(Serialize)]
+struct Asked {
+    targets: usize,
+    sources: usize,
+    sources_chosen: bool,
+    pairs: u64,
+    loopback: bool,
+    processes: Option<u64>,
+    nofile: Option<u64>,
+    churn_rate: Option<u64>,
+}
 
 /// Prints the check; exit 0 when nothing binds, 1 when a limit does.
 pub fn run(config: &Config) -> ExitCode {
-    let out = Output {
-        json: config.json,
-        quiet: config.quiet,
-    };
-    let facts = match Facts::read() {
+    let (ask, opts) = (&config.ask, &config.opts);
+    let facts = match Facts::read_for_check("c10m-client") {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("c10m-client: error: cannot read RLIMIT_NOFILE: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
-    // The same reserve and plan as a run: main.rs's fd room, churn's --concurrency cap.
-    let reserve = procfs::count_own_fds().map(|c| c.total).unwrap_or(8) + 1 + crate::FD_RESERVE;
-    let concurrent = match config.mode {
-        Mode::Churn => config.connections.min(config.concurrency),
-        _ => config.connections,
-    };
-    let soft = match config.nofile {
-        Some(n) if n <= facts.nofile_hard || facts.cap_sys_resource => n,
-        _ => facts.nofile_hard,
-    };
-    let plan = Plan::new(
-        concurrent,
-        config.targets.clone(),
-        config.sources.clone(),
-        facts.port_range,
-        soft.saturating_sub(reserve),
-        soft,
-        config.processes,
-    );
-    let loopback = config.targets.iter().all(|t| addr::is_loopback(t.ip()));
-    let ask = ClientAsk {
+    // The same reserve and plan as a run.
+    let reserve = crate::fd_reserve();
+    let soft = facts.soft_limit_for(opts.nofile);
+    let plan = crate::plan_for(ask.clone(), opts, &facts, soft);
+    let concurrent = plan.connections;
+    let loopback = plan.targets.iter().all(|t| addr::is_loopback(t.ip()));
+    let check_ask = ClientAsk {
         connections: concurrent,
-        processes: config.processes,
-        nofile: config.nofile,
+        processes: ask.processes,
+        nofile: opts.nofile,
         reserve,
         targets: plan.targets.len() as u64,
         sources: plan.sources.len() as u64,
         sources_chosen: plan.sources_chosen,
         knee: plan.knee(),
         loopback,
-        churn_rate: (config.mode == Mode::Churn && config.rate > 0).then_some(config.rate),
-        close: match config.close {
+        churn_rate: (opts.mode == Mode::Churn && opts.rate > 0).then_some(opts.rate),
+        close: match opts.close {
             Close::Fin => check::Close::Fin,
             Close::Rst => check::Close::Rst,
             Close::Wait => check::Close::Wait,
         },
     };
-    let rows = check::client_rows(&facts, &ask);
+    let rows = check::client_rows(&facts, &check_ask);
     let sources = match (plan.sources.first(), plan.sources.last()) {
         (Some(a), Some(b)) if plan.sources.len() > 1 => format!(
             "from {a} .. {b}{}",
@@ -87,10 +78,10 @@ pub fn run(config: &Config) -> ExitCode {
         [first, .., last] => format!("{first} .. {last}"),
         [] => "-".into(),
     };
-    let what = match config.mode {
-        Mode::Churn if config.rate > 0 => format!(
+    let what = match opts.mode {
+        Mode::Churn if opts.rate > 0 => format!(
             "a churn of {}/s, at most {} at once",
-            thousands(config.rate),
+            thousands(opts.rate),
             thousands(concurrent)
         ),
         Mode::Churn => format!("a churn, at most {} at once", thousands(concurrent)),
@@ -100,24 +91,27 @@ pub fn run(config: &Config) -> ExitCode {
         "c10m-client --check: {what} to {targets} {sources}: {} (source, destination) pair{}, {}",
         thousands(plan.pairs()),
         if plan.pairs() == 1 { "" } else { "s" },
-        match config.processes {
+        match ask.processes {
             Some(1) | None => "1 process".to_string(),
             Some(p) => format!("{p} processes"),
         }
     );
-    let asked = Object::new()
-        .with("targets", plan.targets.len())
-        .with("sources", plan.sources.len())
-        .with("sources_chosen", plan.sources_chosen)
-        .with("pairs", plan.pairs())
-        .with("loopback", loopback)
-        .with("processes", config.processes)
-        .with("nofile", config.nofile)
-        .with("churn_rate", ask.churn_rate);
-    report::check(out, "client", &title, asked, &rows, concurrent);
-    if check::first_binding(&rows).is_some() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    let asked = Asked {
+        targets: plan.targets.len(),
+        sources: plan.sources.len(),
+        sources_chosen: plan.sources_chosen,
+        pairs: plan.pairs(),
+        loopback,
+        processes: ask.processes,
+        nofile: opts.nofile,
+        churn_rate: check_ask.churn_rate,
+    };
+    check::print(
+        opts.output.json,
+        "client",
+        &title,
+        &asked,
+        &rows,
+        concurrent,
+    )
 }

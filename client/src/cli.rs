@@ -6,6 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use c10m_common::addr;
+use c10m_common::cli::{parse_secs, parse_secs_or_zero};
+use c10m_common::output::OutputArgs;
 use c10m_common::process::Session;
 
 const EXAMPLES: &str = "\
@@ -85,7 +87,7 @@ pub struct Cli {
     pub connect_timeout: Duration,
 
     /// Keep all connections open this long once N are established; 0 = until Ctrl-C.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_hold)]
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs_or_zero)]
     pub hold: Duration,
 
     /// Every connection sends a payload this often and checks the echo byte for byte.
@@ -121,36 +123,46 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
-    /// JSON lines on stdout: the plan, one per second, and the summary as the last line.
-    #[arg(long)]
-    pub json: bool,
-
-    /// No live lines; only the plan and the summary.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    clap::ValueEnum, serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     Hold,
     Churn,
     Keepalive,
 }
 
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    clap::ValueEnum, serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Close {
     Fin,
     Rst,
     Wait,
 }
 
-/// What the client runs with, validated.
-#[derive(Debug, Clone)]
-pub struct Config {
+/// What is asked of the plan: how many connections, to where, from where. [`crate::plan::Plan`]
+/// takes it over; nothing else keeps a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    /// Connections held at once (hold), requests in all (churn), the pool's size (keepalive).
+    pub connections: u64,
     pub targets: Vec<SocketAddr>,
     /// Empty: choose (spread over loopback sources when needed, else no bind).
     pub sources: Vec<IpAddr>,
-    pub connections: u64,
+    /// `--processes`.
+    pub processes: Option<u64>,
+}
+
+/// How the client runs, validated.
+#[derive(Debug, Clone)]
+pub struct Options {
     pub mode: Mode,
     pub duration: Duration,
     pub close: Close,
@@ -163,12 +175,17 @@ pub struct Config {
     pub ping_interval: Option<Duration>,
     pub payload: (u32, u32),
     pub nofile: Option<u64>,
-    pub processes: Option<u64>,
     pub session: Session,
+    pub output: OutputArgs,
+}
+
+/// The validated command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub ask: Ask,
+    pub opts: Options,
     /// `--check`: print the limits and exit.
     pub check: bool,
-    pub json: bool,
-    pub quiet: bool,
 }
 
 impl Cli {
@@ -203,48 +220,34 @@ impl Cli {
             return Err("--ping-interval, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
         }
         Ok(Config {
-            targets,
-            sources,
-            connections,
-            mode: self.mode,
-            duration: self.duration,
-            close: self.close,
-            plain_bind: self.plain_bind,
-            rate: self.rate,
-            concurrency: self.concurrency,
-            connect_timeout: self.connect_timeout,
-            hold: (!self.hold.is_zero()).then_some(self.hold),
-            ping_interval: self.ping_interval,
-            payload: self.payload,
-            nofile: self.nofile,
-            processes: self.processes,
-            session: if self.one_session {
-                Session::Inherit
-            } else {
-                Session::Own
+            ask: Ask {
+                connections,
+                targets,
+                sources,
+                processes: self.processes,
+            },
+            opts: Options {
+                mode: self.mode,
+                duration: self.duration,
+                close: self.close,
+                plain_bind: self.plain_bind,
+                rate: self.rate,
+                concurrency: self.concurrency,
+                connect_timeout: self.connect_timeout,
+                hold: (!self.hold.is_zero()).then_some(self.hold),
+                ping_interval: self.ping_interval,
+                payload: self.payload,
+                nofile: self.nofile,
+                session: if self.one_session {
+                    Session::Inherit
+                } else {
+                    Session::Own
+                },
+                output: self.output,
             },
             check: self.check,
-            json: self.json,
-            quiet: self.quiet,
         })
     }
-}
-
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !(0.001..=86_400.0).contains(&v) {
-        return Err(format!("{v} s is outside 0.001..=86400"));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
-fn parse_hold(s: &str) -> Result<Duration, String> {
-    if s.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    parse_secs(s)
 }
 
 fn parse_payload(s: &str) -> Result<(u32, u32), String> {
@@ -292,28 +295,31 @@ mod tests {
             "127.1.0.1-4",
         ])
         .unwrap();
-        assert_eq!(c.targets.len(), 3);
-        assert_eq!(c.sources.len(), 4);
-        assert_eq!(c.hold, Some(Duration::from_secs(5)));
-        assert_eq!(c.connections, 1000);
-        assert_eq!(c.mode, Mode::Hold);
+        assert_eq!(c.ask.targets.len(), 3);
+        assert_eq!(c.ask.sources.len(), 4);
+        assert_eq!(c.opts.hold, Some(Duration::from_secs(5)));
+        assert_eq!(c.ask.connections, 1000);
+        assert_eq!(c.opts.mode, Mode::Hold);
     }
 
     #[test]
     fn churn_defaults_to_rate_times_duration() {
         let c = parse(&["--mode", "churn", "--rate", "100", "--duration", "20"]).unwrap();
-        assert_eq!((c.connections, c.close), (2000, Close::Fin));
+        assert_eq!((c.ask.connections, c.opts.close), (2000, Close::Fin));
         let k = parse(&["--mode", "keepalive", "--close", "rst"]).unwrap();
-        assert_eq!((k.connections, k.close), (10, Close::Rst));
+        assert_eq!((k.ask.connections, k.opts.close), (10, Close::Rst));
         assert!(parse(&["--mode", "churn", "--ping-interval", "1"]).is_err());
         assert!(parse(&["--mode", "sometimes"]).is_err());
     }
 
     #[test]
     fn a_session_per_process_unless_one_session() {
-        assert_eq!(parse(&["--processes", "3"]).unwrap().session, Session::Own);
+        assert_eq!(
+            parse(&["--processes", "3"]).unwrap().opts.session,
+            Session::Own
+        );
         let one = parse(&["--processes", "3", "--one-session"]).unwrap();
-        assert_eq!(one.session, Session::Inherit);
+        assert_eq!(one.opts.session, Session::Inherit);
         assert!(parse(&["--mode", "churn", "--one-session"]).is_err());
     }
 
@@ -337,9 +343,9 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
-        assert_eq!(parse(&["--hold", "0"]).unwrap().hold, None);
+        assert_eq!(parse(&["--hold", "0"]).unwrap().opts.hold, None);
         assert_eq!(
-            parse(&["--payload", "1-65536"]).unwrap().payload,
+            parse(&["--payload", "1-65536"]).unwrap().opts.payload,
             (1, 65536)
         );
     }

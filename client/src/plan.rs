@@ -19,15 +19,57 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use c10m_common::addr;
 use c10m_common::kernel::PortRange;
 
+use crate::cli::Ask;
+
 /// The share of ip_local_port_range one pair may use before connect() slows down.
 pub const KNEE_PERCENT: u64 = 45;
 /// Where default source addresses start (any 127.0.0.0/8 address is local).
 pub const DEFAULT_SOURCE_BASE: Ipv4Addr = Ipv4Addr::new(127, 1, 0, 1);
 
+/// One process's share of the plan: global connection indices `index, index + of, ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub index: u64,
+    pub of: u64,
+}
+
+impl Slice {
+    pub const WHOLE: Slice = Slice { index: 0, of: 1 };
+
+    /// How many of `n` connections are this slice's.
+    pub fn count(&self, n: u64) -> u64 {
+        n / self.of + u64::from(self.index < n % self.of)
+    }
+
+    /// The global index of this slice's `k`-th connection.
+    pub fn global(&self, k: u64) -> u64 {
+        k * self.of + self.index
+    }
+
+    /// This slice's share of a total (rounded up): of `--concurrency`, say.
+    pub fn share(&self, total: u64) -> u64 {
+        total.div_ceil(self.of)
+    }
+}
+
+/// What the machine allows this run, read once at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub port_range: Option<PortRange>,
+    /// Connections one process has fds for.
+    pub fd_room: u64,
+    pub fd_soft: u64,
+    /// Open files the machine still allows (fs.file-max minus fs.file-nr's allocated).
+    pub files_free: Option<u64>,
+}
+
 /// Where connection `i` goes: target `i % T`, source `(i / T) % S`.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Connections held at once (churn: at most --concurrency).
     pub connections: u64,
+    /// `-n`: hold, the same as `connections`; churn, the requests in all; keepalive, the pool.
+    pub requested: u64,
     pub targets: Vec<SocketAddr>,
     /// Empty: no bind(), the kernel picks the source address too.
     pub sources: Vec<IpAddr>,
@@ -43,7 +85,8 @@ pub struct Plan {
 }
 
 /// A problem the plan foresees, said before the first connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Warning {
     /// More connections per pair than the port range has: EADDRNOTAVAIL expected.
     PortsExhausted { per_pair: u64, ports: u64 },
@@ -53,6 +96,7 @@ pub enum Warning {
     FdLimit {
         connections: u64,
         room: u64,
+        #[serde(rename = "fd_soft")]
         soft: u64,
     },
     /// More descriptors than fs.file-max leaves free: ENFILE expected.
@@ -60,27 +104,28 @@ pub enum Warning {
 }
 
 impl Plan {
-    pub fn new(
-        connections: u64,
-        targets: Vec<SocketAddr>,
-        sources: Vec<IpAddr>,
-        port_range: Option<PortRange>,
-        fd_room: u64,
-        fd_soft: u64,
-        processes: Option<u64>,
-    ) -> Plan {
-        let mut plan = Plan {
-            connections,
-            sources_chosen: false,
-            targets,
-            sources,
+    /// The plan for `ask`, `at_once` of its connections open at the same time.
+    pub fn new(ask: Ask, at_once: u64, limits: Limits) -> Plan {
+        let Limits {
             port_range,
             fd_room,
             fd_soft,
-            processes: processes
-                .unwrap_or_else(|| connections.div_ceil(fd_room.max(1)))
+            files_free,
+        } = limits;
+        let mut plan = Plan {
+            connections: at_once,
+            requested: ask.connections,
+            sources_chosen: false,
+            targets: ask.targets,
+            sources: ask.sources,
+            port_range,
+            fd_room,
+            fd_soft,
+            processes: ask
+                .processes
+                .unwrap_or_else(|| at_once.div_ceil(fd_room.max(1)))
                 .max(1),
-            files_free: None,
+            files_free,
         };
         if plan.sources.is_empty() {
             plan.sources = plan.default_sources();
@@ -192,43 +237,61 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn plan(
+        n: u64,
+        targets: Vec<SocketAddr>,
+        sources: Vec<IpAddr>,
+        fd_room: u64,
+        processes: Option<u64>,
+    ) -> Plan {
+        let ask = Ask {
+            connections: n,
+            targets,
+            sources,
+            processes,
+        };
+        let limits = Limits {
+            port_range: range(),
+            fd_room,
+            fd_soft: fd_room + 10,
+            files_free: None,
+        };
+        Plan::new(ask, n, limits)
+    }
+
     #[test]
     fn spreads_loopback_sources_past_the_knee() {
-        let p = Plan::new(
-            19_000,
-            vec![t("127.0.0.1:7000")],
-            vec![],
-            range(),
-            19_990,
-            20_000,
-            None,
-        );
+        let p = plan(19_000, vec![t("127.0.0.1:7000")], vec![], 19_990, None);
         assert_eq!(p.sources.len(), 2);
         assert!(p.sources_chosen);
         assert!(p.per_pair() <= p.knee().unwrap());
         assert!(p.warnings().is_empty());
-        let small = Plan::new(
-            5_000,
-            vec![t("127.0.0.1:7000")],
-            vec![],
-            range(),
-            19_990,
-            20_000,
-            None,
-        );
+        let small = plan(5_000, vec![t("127.0.0.1:7000")], vec![], 19_990, None);
         assert!(small.sources.is_empty());
         assert_eq!(small.route(7), (t("127.0.0.1:7000"), None));
     }
 
     #[test]
+    fn slices_cover_every_connection_once() {
+        let n = 10;
+        let mut seen = vec![0; n as usize];
+        for index in 0..3 {
+            let s = Slice { index, of: 3 };
+            for k in 0..s.count(n) {
+                seen[s.global(k) as usize] += 1;
+            }
+        }
+        assert!(seen.iter().all(|c| *c == 1), "{seen:?}");
+        assert_eq!(Slice { index: 0, of: 3 }.share(1000), 334);
+    }
+
+    #[test]
     fn routes_round_robin_over_pairs() {
-        let p = Plan::new(
+        let p = plan(
             8,
             vec![t("127.0.0.1:7000"), t("127.0.0.2:7000")],
             vec!["127.1.0.1".parse().unwrap(), "127.1.0.2".parse().unwrap()],
-            range(),
             100,
-            110,
             None,
         );
         assert_eq!(p.pairs(), 4);
@@ -242,13 +305,11 @@ mod tests {
     #[test]
     fn warns_before_the_run() {
         let one = vec!["127.1.0.1".parse().unwrap()];
-        let p = Plan::new(
+        let p = plan(
             30_000,
             vec![t("127.0.0.1:7000")],
             one.clone(),
-            range(),
             19_990,
-            20_000,
             Some(1),
         );
         let w = p.warnings();
@@ -257,25 +318,9 @@ mod tests {
             ports: 28_232
         }));
         assert!(w.iter().any(|w| matches!(w, Warning::FdLimit { .. })));
-        let knee = Plan::new(
-            15_000,
-            vec![t("127.0.0.1:7000")],
-            one,
-            range(),
-            19_990,
-            20_000,
-            None,
-        );
+        let knee = plan(15_000, vec![t("127.0.0.1:7000")], one, 19_990, None);
         assert!(matches!(knee.warnings()[..], [Warning::PastKnee { .. }]));
-        let split = Plan::new(
-            1_000_000,
-            vec![t("127.0.0.1:7000")],
-            vec![],
-            range(),
-            19_990,
-            20_000,
-            None,
-        );
+        let split = plan(1_000_000, vec![t("127.0.0.1:7000")], vec![], 19_990, None);
         assert_eq!(split.processes, 51);
         assert!(split.warnings().is_empty(), "{:?}", split.warnings());
         assert!(split.per_pair() <= split.knee().unwrap());

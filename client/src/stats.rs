@@ -1,253 +1,129 @@
-//! Plain measurement structs. The flood loop fills them; `report` renders them.
+//! What the client counts: one plain record the loops add to, and that a `--processes` child
+//! publishes as it is.
+//!
+//! Every mode counts into the same [`Stats`]: a ping of the hold mode and a request of churn or
+//! keep-alive are both *exchanges* (bytes written, their echo read back and checked). The
+//! output records of [`crate::output`] are computed from it; nothing here knows how they look.
 
-use std::collections::BTreeMap;
+use c10m_common::counts::ErrnoCounts;
+use c10m_common::histogram::Histogram;
+use c10m_common::rss::RssTrack;
+use c10m_common::shm::{add_words, Pod};
 
-/// A log-linear histogram of microseconds: 16 sub-buckets per power of two, so any percentile is
-/// within ~6% of the true value, in a fixed ~8 KiB however many samples come in.
-#[derive(Debug, Clone)]
-pub struct Histogram {
-    buckets: Vec<u64>,
-    count: u64,
-}
-
-const SUB: u32 = 16;
-/// Values below 16 get a bucket each; each power of two from 2^4 to 2^63 gets `SUB`.
-pub const BUCKETS: usize = ((63 - 3) * SUB + SUB) as usize;
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            buckets: vec![0; BUCKETS],
-            count: 0,
-        }
-    }
-}
-
-impl Histogram {
-    fn index(v: u64) -> usize {
-        if v < u64::from(SUB) {
-            return v as usize;
-        }
-        let exp = 63 - v.leading_zeros(); // >= 4
-        let mantissa = (v >> (exp - 4)) & u64::from(SUB - 1);
-        ((exp - 3) * SUB + mantissa as u32) as usize
-    }
-
-    fn lower_bound(i: usize) -> u64 {
-        let i = i as u32;
-        if i < SUB {
-            return u64::from(i);
-        }
-        let exp = i / SUB + 3;
-        let mantissa = u64::from(i % SUB);
-        (u64::from(SUB) + mantissa) << (exp - 4)
-    }
-
-    pub fn record(&mut self, us: u64) {
-        self.buckets[Self::index(us)] += 1;
-        self.count += 1;
-    }
-
-    /// The bucket counts, for shipping to another process.
-    pub fn buckets(&self) -> &[u64] {
-        &self.buckets
-    }
-
-    /// Adds `n` samples to bucket `i` (the inverse of [`Histogram::buckets`]).
-    pub fn add_to_bucket(&mut self, i: usize, n: u64) {
-        if let Some(b) = self.buckets.get_mut(i) {
-            *b += n;
-            self.count += n;
-        }
-    }
-
-    /// The value at quantile `q` (0..=1), as the lower edge of its bucket.
-    pub fn quantile(&self, q: f64) -> Option<u64> {
-        if self.count == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (i, n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Some(Self::lower_bound(i));
-            }
-        }
-        None
-    }
-}
-
-/// Counters kept by the flood loop.
-#[derive(Debug, Default, Clone)]
+/// Counters of one process (or, added up, of all). Every field is a count that adds up across
+/// processes ([`Stats::merge`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Connections this process is to hold (hold mode).
     pub requested: u64,
+    /// connect() calls made.
     pub launched: u64,
+    /// Handshakes completed.
     pub established: u64,
     pub open: u64,
     pub peak_open: u64,
-    pub in_flight: u64,
-    /// Failed connects and connections lost while held, by errno name (`EOF` for a clean close by
-    /// the peer).
-    pub failed: BTreeMap<&'static str, u64>,
-    pub pings_sent: u64,
-    pub pings_ok: u64,
+    /// Handshakes under way.
+    pub connecting: u64,
+    /// Exchanges whose echo is not complete yet.
+    pub busy: u64,
+    pub closed: u64,
+    /// The part of `failed` that came from socket()/bind()/connect() (and the connect timeout).
+    pub connect_failures: u64,
+    /// Exchanges started: pings sent, requests sent over an open connection.
+    pub exchanges: u64,
+    /// Exchanges whose echo came back whole and intact.
+    pub exchanges_ok: u64,
     /// Pings whose echo had not come back when the connections closed (after the drain).
-    pub pings_unanswered: u64,
+    pub unanswered: u64,
     pub echo_mismatches: u64,
-    pub rtt: Histogram,
-    /// Seconds from the first connect to the moment every connect had succeeded or failed.
-    pub elapsed_to_all_s: Option<f64>,
-}
-
-impl Stats {
-    pub fn failed_total(&self) -> u64 {
-        self.failed.values().sum()
-    }
-}
-
-/// One live line's worth of measurements.
-#[derive(Debug, Clone)]
-pub struct Tick {
-    pub elapsed_s: f64,
-    pub established: u64,
-    pub open: u64,
-    pub in_flight: u64,
-    pub failed: u64,
-    pub connect_rate: f64,
-    pub rtt_p50_us: Option<u64>,
-    pub rtt_p99_us: Option<u64>,
-    pub pings_ok: u64,
-    pub rss_bytes: u64,
-    pub tcp_tw: u64,
-    /// Set while connect() is slow because one (source, destination) pair is past the knee.
-    pub knee: Option<u64>,
-}
-
-impl Tick {
-    /// A live line from the counters now and the established count `dt` seconds ago.
-    pub fn new(
-        st: &Stats,
-        elapsed_s: f64,
-        dt: f64,
-        established_before: u64,
-        rtt: &Histogram,
-        rss_bytes: u64,
-        tcp_tw: u64,
-    ) -> Tick {
-        Tick {
-            elapsed_s,
-            established: st.established,
-            open: st.open,
-            in_flight: st.in_flight,
-            failed: st.failed_total(),
-            connect_rate: (st.established - established_before) as f64 / dt.max(1e-9),
-            rtt_p50_us: rtt.quantile(0.5),
-            rtt_p99_us: rtt.quantile(0.99),
-            pings_ok: st.pings_ok,
-            rss_bytes,
-            tcp_tw,
-            knee: None,
-        }
-    }
-}
-
-/// The run as a whole.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    pub stats: Stats,
-    pub connect_rate_per_s: Option<f64>,
-    pub rss_bytes: u64,
-    pub rss_bytes_per_conn: Option<f64>,
-    pub interrupted: bool,
-    pub held_s: f64,
-}
-
-impl Summary {
-    /// All N established and held, every echo back and intact (a run stopped by a signal does not
-    /// wait for the last echoes).
-    pub fn success(&self) -> bool {
-        let s = &self.stats;
-        s.established == s.requested
-            && s.failed.is_empty()
-            && s.echo_mismatches == 0
-            && (s.pings_unanswered == 0 || self.interrupted)
-    }
-}
-
-/// Counters kept by the churn and keep-alive loop.
-#[derive(Debug, Default, Clone)]
-pub struct ChurnStats {
-    /// Requests started (churn: one connect each).
-    pub requests: u64,
-    pub requests_ok: u64,
     /// Keep-alive: requests that found every pooled connection busy and were skipped.
     pub requests_delayed: u64,
-    /// connect() calls made.
-    pub launched: u64,
-    /// Handshakes that completed.
-    pub opened: u64,
-    pub closed: u64,
-    /// Requests (churn and keep-alive) or pool connects (keep-alive) not finished yet.
-    pub in_flight: u64,
-    pub echo_mismatches: u64,
-    /// Every failure by errno name (`EOF`: the server closed before the echo was complete).
-    pub failed: BTreeMap<&'static str, u64>,
-    /// The part of `failed` that came from socket()/bind()/connect().
-    pub connect_failures: BTreeMap<&'static str, u64>,
-    /// Seconds from the start to the first failure of each kind.
-    pub first_failure_s: BTreeMap<&'static str, f64>,
-    /// Request latency in µs (churn: from connect() to the last echoed byte).
-    pub latency: Histogram,
+    /// Failed connects and connections lost, by errno (`EOF`: the peer closed).
+    pub failed: ErrnoCounts,
+    /// Exchange round trips (ping RTT, request latency), in µs.
+    pub rtt: Histogram,
 }
 
-impl ChurnStats {
-    pub fn failed_total(&self) -> u64 {
-        self.failed.values().sum()
-    }
+// SAFETY: repr(C), u64s and Pod types only.
+unsafe impl Pod for Stats {}
 
-    pub fn connect_failed(&self) -> u64 {
-        self.connect_failures.values().sum()
+impl Stats {
+    /// Adds another process's counters, every one (peaks too: the processes hold theirs at
+    /// once).
+    pub fn merge(&mut self, o: &Stats) {
+        add_words(self, o);
     }
 }
 
-/// One churn / keep-alive live line.
-#[derive(Debug, Clone)]
-pub struct ChurnTick {
-    pub elapsed_s: f64,
-    pub requests_ok: u64,
-    pub ok_per_s: f64,
-    pub failed: u64,
-    pub in_flight: u64,
-    pub open: u64,
-    /// TIME_WAIT sockets in this network namespace (sockstat `tw`).
-    pub tcp_tw: u64,
-    pub census: c10m_common::procfs::PortCensus,
-    /// Ports in ip_local_port_range.
-    pub ports: u64,
+/// What a `--processes` child publishes: its counters, its memory, and its timeline in µs since
+/// the parent's epoch plus one (0: not yet).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Published {
+    pub stats: Stats,
+    pub rss: RssTrack,
+    pub first_connect_us: u64,
+    pub ramp_done_us: u64,
+    /// When its hold ended, before its teardown.
+    pub hold_end_us: u64,
 }
 
-/// A churn / keep-alive run as a whole.
-#[derive(Debug, Clone)]
-pub struct ChurnSummary {
-    pub mode: crate::cli::Mode,
-    pub close: crate::cli::Close,
-    pub rate: u64,
-    pub stats: ChurnStats,
-    /// Seconds requests were sent for.
-    pub sent_s: f64,
-    pub tcp_tw_end: u64,
-    pub tcp_tw_peak: u64,
-    pub census_end: c10m_common::procfs::PortCensus,
-    pub ports_in_use_peak: u64,
-    pub interrupted: bool,
+// SAFETY: repr(C), u64s and Pod types only.
+unsafe impl Pod for Published {}
+
+/// What the parent tells its children: when the hold starts for all (µs since the epoch + 1).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gate {
+    pub hold_start_us: u64,
 }
 
-impl ChurnSummary {
-    /// Every request answered with an intact echo.
-    pub fn success(&self) -> bool {
-        let s = &self.stats;
-        s.failed.is_empty() && s.echo_mismatches == 0 && s.requests_ok > 0
+// SAFETY: repr(C), a u64.
+unsafe impl Pod for Gate {}
+
+/// What the children add up to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub stats: Stats,
+    pub rss: c10m_common::rss::RssTotal,
+    /// Children that finished their ramp.
+    pub ramp_done: usize,
+    pub first_connect_us: Option<u64>,
+    pub last_ramp_done_us: u64,
+    /// The first hold end of any child.
+    pub first_hold_end_us: Option<u64>,
+}
+
+impl Totals {
+    /// The children's records added up: O(children), once per tick.
+    pub fn of(records: impl Iterator<Item = Published>) -> Totals {
+        let mut t = Totals::default();
+        for r in records {
+            t.stats.merge(&r.stats);
+            t.rss.add(&r.rss);
+            if r.ramp_done_us > 0 {
+                t.ramp_done += 1;
+                t.last_ramp_done_us = t.last_ramp_done_us.max(r.ramp_done_us);
+                let first = r.first_connect_us;
+                t.first_connect_us = Some(t.first_connect_us.map_or(first, |f| f.min(first)));
+            }
+            if r.hold_end_us > 0 {
+                t.first_hold_end_us = Some(
+                    t.first_hold_end_us
+                        .map_or(r.hold_end_us, |f| f.min(r.hold_end_us)),
+                );
+            }
+        }
+        t
+    }
+
+    /// From the first child's first connect to the last child's ramp end, once all are done.
+    pub fn elapsed_to_all_s(&self, children: usize) -> Option<f64> {
+        match (self.ramp_done == children, self.first_connect_us) {
+            (true, Some(first)) => Some(self.last_ramp_done_us.saturating_sub(first) as f64 / 1e6),
+            _ => None,
+        }
     }
 }
 
@@ -255,32 +131,39 @@ impl ChurnSummary {
 mod tests {
     use super::*;
 
-    #[test]
-    fn histogram_quantiles_are_close() {
-        let mut h = Histogram::default();
-        for v in 1..=10_000u64 {
-            h.record(v);
-        }
-        let p50 = h.quantile(0.5).unwrap() as f64;
-        let p99 = h.quantile(0.99).unwrap() as f64;
-        assert!((p50 - 5000.0).abs() / 5000.0 < 0.07, "{p50}");
-        assert!((p99 - 9900.0).abs() / 9900.0 < 0.07, "{p99}");
-        assert_eq!(Histogram::default().quantile(0.5), None);
+    fn child(open: u64, rtt: u64, first: u64, done: u64) -> Published {
+        let mut p = Published::default();
+        p.stats.requested = open;
+        p.stats.established = open;
+        p.stats.open = open;
+        p.stats.peak_open = open;
+        p.stats.exchanges = 1;
+        p.stats.exchanges_ok = 1;
+        p.stats.rtt.record(rtt);
+        p.stats.failed.add("ECONNREFUSED", 1);
+        p.rss = RssTrack {
+            start: 1000,
+            now: 1000 + 20 * open,
+            at_peak: 1000 + 20 * open,
+            conns_at_peak: open,
+        };
+        p.first_connect_us = first;
+        p.ramp_done_us = done;
+        p
     }
 
     #[test]
-    fn histogram_small_values_exact_and_buckets_round_trip() {
-        let mut a = Histogram::default();
-        a.record(3);
-        a.record(3);
-        a.record(u64::MAX / 2);
-        assert_eq!(a.quantile(0.5), Some(3));
-        assert_eq!(Histogram::index(u64::MAX), BUCKETS - 1);
-        for i in 0..BUCKETS {
-            assert_eq!(Histogram::index(Histogram::lower_bound(i)), i);
-            if i + 1 < BUCKETS {
-                assert!(Histogram::lower_bound(i) < Histogram::lower_bound(i + 1));
-            }
-        }
+    fn children_add_up_to_one_run() {
+        let t = Totals::of([child(100, 50, 10, 500), child(300, 5000, 20, 900)].into_iter());
+        assert_eq!(t.stats.open, 400);
+        assert_eq!(t.stats.failed.get("ECONNREFUSED"), 2);
+        assert_eq!(t.stats.rtt.count(), 2);
+        assert_eq!(t.stats.rtt.quantile(0.99), Some(4864));
+        assert_eq!(t.rss.per_conn_at_peak(), Some(20.0));
+        assert_eq!(t.elapsed_to_all_s(2), Some(890.0 / 1e6));
+        // A child not done yet: no time to all.
+        let t = Totals::of([child(100, 50, 10, 500), child(0, 1, 0, 0)].into_iter());
+        assert_eq!((t.ramp_done, t.elapsed_to_all_s(2)), (1, None));
+        assert_eq!(t.first_hold_end_us, None);
     }
 }

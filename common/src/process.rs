@@ -19,13 +19,10 @@
 //! processes in `make bench`. [`Session::Inherit`] keeps them in the parent's group, the way a
 //! shell's `&` would. The lab `autogroup` measures the difference.
 //!
-//! # Counters in shared memory
-//! Each child writes its counters into its own slot of an anonymous `MAP_SHARED` mapping made
-//! before fork; the parent sums the slots once per interval. That is O(children) per tick, with no
-//! pipes to drain and no text to parse, and a child that dies leaves its last numbers readable.
+//! The supervisor that uses these ([`crate::supervisor`]) shares counters with its children
+//! through [`crate::shm`].
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 fn cvt(res: libc::c_int) -> io::Result<libc::c_int> {
     if res == -1 {
@@ -147,6 +144,20 @@ fn decode(status: libc::c_int) -> Exit {
     }
 }
 
+/// Waits (blocking) for child `pid` alone and returns how it ended; `None` if `pid` is not a
+/// child of this process. Unlike [`reap_any`] it cannot take another caller's child, which
+/// matters where several threads fork (tests).
+pub fn wait_for(pid: i32) -> Option<Exit> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid, writable int.
+        match unsafe { libc::waitpid(pid, &mut status, 0) } {
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            p => return (p == pid).then(|| decode(status)),
+        }
+    }
+}
+
 /// Sends `sig` to `pid`; a process that is already gone is not an error.
 pub fn signal(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: kill takes plain integers.
@@ -158,77 +169,6 @@ pub fn signal(pid: i32, sig: i32) -> io::Result<()> {
 
 pub const SIGTERM: i32 = libc::SIGTERM;
 pub const SIGKILL: i32 = libc::SIGKILL;
-
-/// `n` slots of `stride` counters each, in memory shared with children forked after it.
-pub struct SharedCounters {
-    ptr: *mut AtomicU64,
-    slots: usize,
-    stride: usize,
-}
-
-// SAFETY: the memory is only reached through atomics.
-unsafe impl Send for SharedCounters {}
-// SAFETY: the memory is only reached through atomics.
-unsafe impl Sync for SharedCounters {}
-
-impl SharedCounters {
-    pub fn new(slots: usize, stride: usize) -> io::Result<SharedCounters> {
-        let len = (slots * stride).max(1) * std::mem::size_of::<AtomicU64>();
-        // SAFETY: an anonymous mapping with no address hint; the result is checked below.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(SharedCounters {
-            ptr: p as *mut AtomicU64,
-            slots,
-            stride,
-        })
-    }
-
-    pub fn slots(&self) -> usize {
-        self.slots
-    }
-
-    /// Slot `i`'s counters.
-    pub fn slot(&self, i: usize) -> &[AtomicU64] {
-        assert!(i < self.slots, "slot {i} of {}", self.slots);
-        // SAFETY: the mapping holds slots * stride zero-initialised AtomicU64s (all-zero is a
-        // valid AtomicU64), lives as long as `self`, and is only accessed atomically.
-        unsafe { std::slice::from_raw_parts(self.ptr.add(i * self.stride), self.stride) }
-    }
-
-    pub fn get(&self, i: usize, field: usize) -> u64 {
-        self.slot(i)[field].load(Ordering::Relaxed)
-    }
-
-    pub fn set(&self, i: usize, field: usize, v: u64) {
-        self.slot(i)[field].store(v, Ordering::Relaxed);
-    }
-
-    pub fn clear(&self, i: usize) {
-        for c in self.slot(i) {
-            c.store(0, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for SharedCounters {
-    fn drop(&mut self) {
-        let len = (self.slots * self.stride).max(1) * std::mem::size_of::<AtomicU64>();
-        // SAFETY: unmapping exactly the mapping made in `new`; no slice into it outlives `self`.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, len) };
-    }
-}
 
 pub const SIGINT: i32 = libc::SIGINT;
 
@@ -254,42 +194,21 @@ pub fn unshare_network_namespace() -> io::Result<()> {
     Ok(())
 }
 
+/// Tests that fork hold this: [`reap_any`] in one test could otherwise reap another's child.
+#[cfg(test)]
+pub(crate) fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn child_writes_parent_reads() {
-        let shared = SharedCounters::new(2, 3).unwrap();
-        match fork(Session::Inherit).unwrap() {
-            Fork::Child => {
-                shared.set(1, 2, 42);
-                exit_now(7);
-            }
-            Fork::Parent { child } => {
-                assert_eq!(wait_for(child), Some(Exit::Code(7)));
-                assert_eq!(shared.get(1, 2), 42);
-                assert_eq!(shared.get(0, 2), 0);
-            }
-        }
-    }
-
-    /// Waits for this test's own child only: tests run in parallel threads of one process, so
-    /// `reap_any` could take another test's child.
-    fn wait_for(child: i32) -> Option<Exit> {
-        let mut status = 0;
-        loop {
-            // SAFETY: `status` is a valid, writable int.
-            match unsafe { libc::waitpid(child, &mut status, 0) } {
-                -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
-                pid => return (pid == child).then(|| decode(status)),
-            }
-        }
-    }
-
-    #[test]
     fn own_session_leads_a_new_one_inherit_keeps_the_parents() {
-        let shared = SharedCounters::new(2, 1).unwrap();
+        let _g = fork_lock();
+        let shared: crate::shm::Board<u64, u64> = crate::shm::Board::new(2).unwrap();
         // SAFETY: getsid(0) takes no pointers.
         let parent_sid = unsafe { libc::getsid(0) };
         for (slot, session) in [(0, Session::Own), (1, Session::Inherit)] {
@@ -297,7 +216,7 @@ mod tests {
                 Fork::Child => {
                     // SAFETY: as above.
                     let (sid, pid) = unsafe { (libc::getsid(0), libc::getpid()) };
-                    shared.set(slot, 0, if sid == pid { 1 } else { 2 });
+                    shared.store(slot, &if sid == pid { 1 } else { 2 });
                     exit_now(0);
                 }
                 Fork::Parent { child } => {
@@ -306,12 +225,12 @@ mod tests {
             }
         }
         assert_eq!(
-            shared.get(0, 0),
+            shared.load(0),
             1,
             "Session::Own: the child leads its own session"
         );
         assert_eq!(
-            shared.get(1, 0),
+            shared.load(1),
             2,
             "Session::Inherit: the child stays in the parent's"
         );

@@ -301,16 +301,47 @@ pub fn count_own_fds() -> io::Result<FdCount> {
     count_fds(Path::new("/proc/self/fd"))
 }
 
-/// `(utime, stime)` in clock ticks from `/proc/<pid>/stat` (fields 14 and 15).
-/// The command name (field 2) is in parentheses and may itself hold spaces and
-/// `)`, so fields are counted from after the last `)`.
-pub fn parse_proc_stat_cpu_ticks(text: &str) -> Option<(u64, u64)> {
+/// The fields of `/proc/<pid>/stat` the project reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// `R`, `S`, `D`, `Z` (zombie), `X` (dead), ...
+    pub state: char,
+    pub ppid: u32,
+    /// User and system CPU time, in clock ticks (fields 14 and 15).
+    pub utime: u64,
+    pub stime: u64,
+    /// Clock ticks after boot at which the process started (field 22): with the pid, it names
+    /// one process even once the pid is reused.
+    pub start_ticks: u64,
+}
+
+impl ProcStat {
+    /// A zombie has exited and holds no descriptors, only its exit status.
+    pub fn is_dead(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
+/// Parses `/proc/<pid>/stat`. The command name (field 2) is in parentheses and may itself hold
+/// spaces and `)`, so fields are counted from after the last `)`.
+pub fn parse_proc_stat(text: &str) -> Option<ProcStat> {
     let (_, rest) = text.rsplit_once(')')?;
-    // `rest` starts at field 3 (state); utime is field 14.
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime = fields.next()?.parse().ok()?;
-    let stime = fields.next()?.parse().ok()?;
-    Some((utime, stime))
+    // `rest` starts at field 3 (state).
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i)?.parse().ok();
+    Some(ProcStat {
+        state: f.first()?.chars().next()?,
+        ppid: num(1)? as u32,
+        utime: num(11)?,
+        stime: num(12)?,
+        start_ticks: num(19)?,
+    })
+}
+
+/// `/proc/<pid>/stat`, parsed.
+pub fn read_proc_stat(pid: u32) -> io::Result<ProcStat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_proc_stat(&text).ok_or_else(|| invalid("stat: bad format"))
 }
 
 /// User + system CPU time of `pid`, in seconds.
@@ -318,9 +349,8 @@ pub fn read_cpu_seconds(pid: u32, ticks_per_sec: u64) -> io::Result<f64> {
     if ticks_per_sec == 0 {
         return Err(invalid("ticks_per_sec is 0"));
     }
-    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let (u, s) = parse_proc_stat_cpu_ticks(&text).ok_or_else(|| invalid("stat: bad format"))?;
-    Ok(u.saturating_add(s) as f64 / ticks_per_sec as f64)
+    let st = read_proc_stat(pid)?;
+    Ok(st.utime.saturating_add(st.stime) as f64 / ticks_per_sec as f64)
 }
 
 fn invalid(msg: &str) -> io::Error {
@@ -547,13 +577,29 @@ Udp: InDatagrams
     }
 
     #[test]
-    fn stat_cpu_ticks() {
+    fn proc_stat_fields() {
         let text = "2157 (cat) R 2147 2147 1833 0 -1 4194304 101 0 0 0 7 3 0 0 20 0 1 0 349758 3133440 368";
-        assert_eq!(parse_proc_stat_cpu_ticks(text), Some((7, 3)));
-        let tricky = "42 (a) b) (c) S 1 42 42 0 -1 4194560 500 0 0 0 1234 567 0 0 20 0 4 0 100 0 0";
-        assert_eq!(parse_proc_stat_cpu_ticks(tricky), Some((1234, 567)));
-        assert_eq!(parse_proc_stat_cpu_ticks("42 (x) S 1 2"), None);
-        assert_eq!(parse_proc_stat_cpu_ticks("no parens"), None);
+        let st = parse_proc_stat(text).unwrap();
+        assert_eq!(
+            st,
+            ProcStat {
+                state: 'R',
+                ppid: 2147,
+                utime: 7,
+                stime: 3,
+                start_ticks: 349_758
+            }
+        );
+        assert!(!st.is_dead());
+        let tricky = "42 (a) b) (c) Z 1 42 42 0 -1 4194560 500 0 0 0 1234 567 0 0 20 0 4 0 100 0 0";
+        let st = parse_proc_stat(tricky).unwrap();
+        assert_eq!(
+            (st.utime, st.stime, st.ppid, st.start_ticks),
+            (1234, 567, 1, 100)
+        );
+        assert!(st.is_dead());
+        assert_eq!(parse_proc_stat("42 (x) S 1 2"), None);
+        assert_eq!(parse_proc_stat("no parens"), None);
     }
 
     #[test]

@@ -73,6 +73,32 @@ pub fn set_nofile(soft: u64, hard: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// An anonymous `MAP_SHARED` mapping of `len` zeroed bytes: the same pages in this process and in
+/// every child forked after it ([`crate::shm`]).
+pub fn map_shared(len: usize) -> io::Result<*mut u8> {
+    // SAFETY: an anonymous mapping with no address hint; the result is checked below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(p as *mut u8)
+}
+
+/// Unmaps what [`map_shared`] returned.
+pub fn unmap_shared(ptr: *mut u8, len: usize) {
+    // SAFETY: callers pass exactly a mapping made by `map_shared` and hold no reference into it.
+    unsafe { libc::munmap(ptr as *mut libc::c_void, len) };
+}
+
 /// A C `sockaddr` built from a Rust address, with its length.
 struct RawAddr {
     storage: libc::sockaddr_storage,

@@ -7,27 +7,30 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
+
 use c10m_common::addr;
 use c10m_common::check::{self, Facts, Procs, ServerAsk};
 use c10m_common::fmt::thousands;
-use c10m_common::json::Object;
 
 use crate::cli::{Config, Workers};
-use crate::report::{self, Output};
 use crate::workers::{AUTO_FILL_PERCENT, FDS_PER_WORKER};
+
+/// The `asked` object of `--check --json`: what the check was computed for.
+#[derive(Serialize)]
+struct Asked {
+    listen: String,
+    loopback: bool,
+    workers: String,
+    backlog: Option<u64>,
+    nofile: Option<u64>,
+}
 
 /// Prints the check; exit 0 when nothing binds for N, 1 when a limit does.
 pub fn run(config: &Config) -> ExitCode {
-    let out = Output {
-        json: config.json,
-        quiet: config.quiet,
-    };
-    let facts = match Facts::read() {
+    let facts = match Facts::read_for_check("c10m-server") {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("c10m-server: error: cannot read RLIMIT_NOFILE: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let n = config.max_conns.unwrap_or(1);
     let ask = ServerAsk {
@@ -58,22 +61,15 @@ pub fn run(config: &Config) -> ExitCode {
             ""
         }
     );
-    let asked = Object::new()
-        .with("listen", config.listen.to_string())
-        .with("loopback", ask.loopback)
-        .with(
-            "workers",
-            match config.workers {
-                Workers::Count(c) => c.to_string(),
-                Workers::Auto => "auto".into(),
-            },
-        )
-        .with("backlog", ask.backlog)
-        .with("nofile", ask.nofile);
-    report::check(out, "server", &title, asked, &rows, n);
-    if check::first_binding(&rows).is_some() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    let asked = Asked {
+        listen: config.listen.to_string(),
+        loopback: ask.loopback,
+        workers: match config.workers {
+            Workers::Count(c) => c.to_string(),
+            Workers::Auto => "auto".into(),
+        },
+        backlog: ask.backlog,
+        nofile: ask.nofile,
+    };
+    check::print(config.output.json, "server", &title, &asked, &rows, n)
 }

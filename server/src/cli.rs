@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use c10m_common::cli::{parse_interval, parse_interval_or_zero};
+use c10m_common::output::OutputArgs;
 use c10m_common::process::Session;
 use clap::Parser;
 
@@ -64,7 +66,7 @@ pub struct Cli {
     /// Do not accept for this many seconds after listening (0 = never): connections finish their
     /// handshake and wait in the accept queue, and once it is full the kernel drops new SYNs
     /// (the listen-queue lab).
-    #[arg(long, value_name = "SECS", value_parser = parse_pause)]
+    #[arg(long, value_name = "SECS", value_parser = parse_interval_or_zero)]
     pub pause_accept: Option<Duration>,
 
     /// Close each connection as soon as its first echo is written: the server closes first, so
@@ -81,13 +83,8 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
-    /// JSON lines on stdout: one per interval, and the summary as the last line.
-    #[arg(long)]
-    pub json: bool,
-
-    /// No live lines; only the listening line and the summary.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// How many processes serve the port.
@@ -129,8 +126,7 @@ pub struct Config {
     pub close_first: bool,
     /// `--check`: print the limits for `max_conns` and exit.
     pub check: bool,
-    pub json: bool,
-    pub quiet: bool,
+    pub output: OutputArgs,
 }
 
 impl Cli {
@@ -165,31 +161,13 @@ impl Cli {
             pause_accept: self.pause_accept,
             close_first: self.close_first,
             check: self.check,
-            json: self.json,
-            quiet: self.quiet,
+            output: self.output,
         })
     }
 }
 
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     c10m_common::addr::parse_socket_addr(s)
-}
-
-pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !(0.05..=3600.0).contains(&v) {
-        return Err(format!("{v} s is outside 0.05..=3600"));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
-fn parse_pause(s: &str) -> Result<Duration, String> {
-    if s.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    parse_interval(s)
 }
 
 #[cfg(test)]

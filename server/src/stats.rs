@@ -1,100 +1,167 @@
-//! Plain measurement structs. The event loop fills them; `report` renders them.
+//! What the server counts: one plain record the event loop adds to, and that a worker publishes
+//! as it is.
+//!
+//! Updating a counter is an add: nothing here allocates per connection or per event, and every
+//! type is [`Pod`], so a worker's record goes into the supervisor's shared memory unchanged and
+//! the parent adds the records up in O(workers) per tick, never O(connections).
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use c10m_common::counts::ErrnoCounts;
+use c10m_common::rss::{RssTotal, RssTrack};
+use c10m_common::shm::{add_words, Pod, Words};
 
-use c10m_common::procfs::SockStat;
-
-/// Counters kept by the event loop. Updating one is an add: nothing here allocates per
-/// connection or per event.
-#[derive(Debug, Default, Clone)]
+/// Counters of one event loop (or, added up, of all workers).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub conns: u64,
     pub peak: u64,
     pub accepted: u64,
     pub closed: u64,
-    pub accept_errors: BTreeMap<&'static str, u64>,
-    /// Connections that ended with an error rather than EOF (ECONNRESET mostly).
-    pub close_errors: BTreeMap<&'static str, u64>,
     pub bytes_echoed: u64,
     /// Times a connection's echo could not be written at once and reading it was paused.
     pub backpressure_events: u64,
+    pub accept_errors: ErrnoCounts,
+    /// Connections that ended with an error rather than EOF (ECONNRESET mostly).
+    pub close_errors: ErrnoCounts,
 }
 
-/// Why accepting is paused, when it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcceptBlock {
-    /// `--max-conns` (by default, the room RLIMIT_NOFILE leaves) is reached.
-    AtCap { max_conns: u64 },
-    /// accept() failed with this errno (EMFILE, ENFILE, ENOBUFS, ENOMEM): back off and retry.
-    Errno(i32),
-    /// `--pause-accept`: the server was asked not to accept (yet).
-    Paused,
+// SAFETY: repr(C), u64s and Pod types only.
+unsafe impl Pod for Stats {}
+
+impl Stats {
+    /// Adds another worker's counters word by word; the sum's `peak` means nothing (workers
+    /// peak at different moments), and [`Totals::of`] clears it.
+    pub fn merge(&mut self, o: &Stats) {
+        add_words(self, o);
+    }
+
+    /// What a worker that died leaves behind: its connections count as closed, by `worker_died`.
+    pub fn retired(&self) -> Stats {
+        let mut s = *self;
+        s.closed += s.conns;
+        s.close_errors.add("worker_died", s.conns);
+        s.conns = 0;
+        s
+    }
 }
 
-/// One live line's worth of measurements.
-#[derive(Debug, Clone)]
-pub struct Tick {
-    pub elapsed_s: f64,
-    pub conns: u64,
-    pub peak: u64,
-    pub accepted_per_s: f64,
-    pub closed_per_s: f64,
-    pub fds_used: u64,
-    pub fd_limit: u64,
-    pub rss_bytes: u64,
-    /// RSS growth since start-up divided by the connections held now.
-    pub rss_per_conn: Option<f64>,
-    pub tcp: SockStat,
-    pub blocked: Option<AcceptBlock>,
-    /// accept() errors during this interval, by errno name.
-    pub accept_errors: BTreeMap<&'static str, u64>,
-    /// With --workers: how the connections spread over them.
-    pub workers: Option<WorkerSpread>,
-}
-
-/// Connections per worker, least and most loaded.
-#[derive(Debug, Clone, Copy)]
-pub struct WorkerSpread {
-    pub workers: u64,
-    pub min: u64,
-    pub max: u64,
-}
-
-/// A threshold the connection count crossed for the first time.
-#[derive(Debug, Clone, Copy)]
-pub struct Milestone {
-    pub conns: u64,
-    pub elapsed_s: f64,
-    pub rss_bytes: u64,
-}
-
-/// What the server prints at start.
-#[derive(Debug, Clone)]
-pub struct Startup {
-    pub listen: SocketAddr,
-    pub fd_soft: u64,
-    pub fd_hard: u64,
-    pub fds_base: u64,
-    pub room: u64,
-    pub max_conns: u64,
-    pub backlog: i32,
-    pub somaxconn: Option<u64>,
-    pub slot_bytes: usize,
-}
-
-/// The run as a whole.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    pub listen: SocketAddr,
+/// What a worker publishes to its slot.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Published {
+    /// 1 once its listener is open.
+    pub ready: u64,
     pub stats: Stats,
-    pub connections_at_exit: u64,
-    pub rss_bytes: u64,
-    pub rss_start_bytes: u64,
-    pub rss_bytes_per_conn_at_peak: Option<f64>,
-    pub uptime_s: f64,
+    pub rss: RssTrack,
+}
+
+// SAFETY: repr(C), u64s and Pod types only.
+unsafe impl Pod for Published {}
+
+/// The control record of the workers' board: the server's parent tells its workers nothing
+/// through shared memory.
+pub type Control = Words<0>;
+
+/// What the workers add up to at one moment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub stats: Stats,
+    pub rss: RssTotal,
+    /// Connections of the least and the most loaded worker.
+    pub min_conns: u64,
     pub max_conns: u64,
-    pub fd_limit: u64,
-    pub workers: u64,
-    pub worker_restarts: u64,
+}
+
+impl Totals {
+    /// The live workers' records plus what workers that died left (`retired`).
+    pub fn of(records: impl Iterator<Item = Published>, retired: &Stats) -> Totals {
+        let mut t = Totals {
+            stats: *retired,
+            min_conns: u64::MAX,
+            ..Totals::default()
+        };
+        for r in records {
+            t.stats.merge(&r.stats);
+            t.rss.add(&r.rss);
+            t.min_conns = t.min_conns.min(r.stats.conns);
+            t.max_conns = t.max_conns.max(r.stats.conns);
+        }
+        t.min_conns = t.min_conns.min(t.max_conns);
+        t.stats.peak = 0;
+        t
+    }
+}
+
+/// The connection counts announced once each, the first time they are reached.
+pub const MILESTONES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
+
+/// Which milestones have been announced.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Milestones {
+    next: usize,
+}
+
+impl Milestones {
+    /// The next milestone `peak` has reached and that was not announced yet; call until `None`.
+    pub fn crossed(&mut self, peak: u64) -> Option<u64> {
+        let m = *MILESTONES.get(self.next).filter(|m| peak >= **m)?;
+        self.next += 1;
+        Some(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(conns: u64, accepted: u64, rss_start: u64, rss_peak: u64) -> Published {
+        let mut p = Published {
+            ready: 1,
+            ..Published::default()
+        };
+        p.stats.conns = conns;
+        p.stats.peak = conns;
+        p.stats.accepted = accepted;
+        p.stats.closed = accepted - conns;
+        p.stats.accept_errors.add("EMFILE", 1);
+        p.rss = RssTrack {
+            start: rss_start,
+            now: rss_peak,
+            at_peak: rss_peak,
+            conns_at_peak: conns,
+        };
+        p
+    }
+
+    #[test]
+    fn workers_add_up_with_what_dead_ones_left() {
+        let dead = worker(7, 10, 0, 0).stats.retired();
+        assert_eq!((dead.conns, dead.closed), (0, 10));
+        assert_eq!(dead.close_errors.get("worker_died"), 7);
+        let t = Totals::of(
+            [worker(100, 120, 1000, 2600), worker(300, 300, 1000, 5800)].into_iter(),
+            &dead,
+        );
+        assert_eq!(t.stats.conns, 400);
+        assert_eq!(t.stats.accepted, 430);
+        assert_eq!(t.stats.closed, 30);
+        assert_eq!(t.stats.accept_errors.get("EMFILE"), 3);
+        assert_eq!((t.min_conns, t.max_conns), (100, 300));
+        // (1600 + 4800) B over 400 connections.
+        assert_eq!(t.rss.per_conn_at_peak(), Some(16.0));
+        let none = Totals::of(std::iter::empty(), &Stats::default());
+        assert_eq!((none.min_conns, none.max_conns), (0, 0));
+    }
+
+    #[test]
+    fn each_milestone_once() {
+        let mut m = Milestones::default();
+        assert_eq!(m.crossed(999), None);
+        assert_eq!(m.crossed(20_000), Some(1_000));
+        assert_eq!(m.crossed(20_000), Some(10_000));
+        assert_eq!(m.crossed(20_000), None);
+        assert_eq!(m.crossed(2_000_000), Some(100_000));
+        assert_eq!(m.crossed(2_000_000), Some(1_000_000));
+        assert_eq!(m.crossed(u64::MAX), None);
+    }
 }

@@ -5,13 +5,15 @@
 //! - `client`: the client against the server.
 //! - `scale`: past one process's fd limit: server `--workers`, client `--processes`.
 //! - `usage`: bad command lines and unreachable targets.
+//! - `contract`: the README's output contract, field for field, on both binaries.
 //! - `check`: `--check`, the limits table for -n N, on both binaries.
-//! - `lab`: the lab's experiments (scripts/lab.py), each in its own network namespaces.
+//! - `lab`: the lab's experiments (scripts/lab), each in its own network namespaces.
 
 mod util;
 
 mod check;
 mod client;
+mod contract;
 mod lab;
 mod scale;
 mod server;

@@ -18,6 +18,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use c10m_common::process::{self, SIGKILL, SIGTERM};
+use c10m_common::procfs::ProcStat;
 use serde_json::Value;
 
 /// Tests that open many sockets hold this exclusively ([`exclusive`]) so that nothing else runs
@@ -57,6 +58,14 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 // ---------------------------------------------------------------------------------------------
 // Binaries
+
+/// The repository's root directory.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
 
 /// `target/<profile>`, from this test executable's path (`target/<profile>/deps/integration-*`).
 fn profile_dir() -> PathBuf {
@@ -547,30 +556,11 @@ pub fn client(server: &ServerGuard, args: &[&str]) -> Proc {
 // ---------------------------------------------------------------------------------------------
 // Processes in /proc
 
-/// The fields of /proc/PID/stat the tests use.
-struct Stat {
-    state: char,
-    ppid: u32,
-    /// Clock ticks after boot at which the process started (field 22).
-    start: u64,
-}
-
-fn stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces and ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(Stat {
-        state: f.first()?.chars().next()?,
-        ppid: f.get(1)?.parse().ok()?,
-        start: f.get(19)?.parse().ok()?,
-    })
-}
-
-/// A zombie has exited and holds no descriptors, only its exit status. Containers whose PID 1
-/// does not reap leave orphaned children as zombies for good, so they count as gone.
-fn is_dead(state: char) -> bool {
-    matches!(state, 'Z' | 'X' | 'x')
+/// `/proc/PID/stat`. A zombie ([`ProcStat::is_dead`]) has exited and holds no descriptors, only
+/// its exit status; containers whose PID 1 does not reap leave orphaned children as zombies for
+/// good, so they count as gone.
+fn stat(pid: u32) -> Option<ProcStat> {
+    c10m_common::procfs::read_proc_stat(pid).ok()
 }
 
 /// The running (not zombie) children of `pid`, in pid order: every process in /proc whose
@@ -581,7 +571,7 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     };
     let mut kids: Vec<u32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&p| stat(p).is_some_and(|s| s.ppid == pid && !is_dead(s.state)))
+        .filter(|&p| stat(p).is_some_and(|s| s.ppid == pid && !s.is_dead()))
         .collect();
     kids.sort_unstable();
     kids
@@ -600,13 +590,13 @@ impl ProcId {
     pub fn of(pid: u32) -> Option<ProcId> {
         stat(pid).map(|s| ProcId {
             pid,
-            start: s.start,
+            start: s.start_ticks,
         })
     }
 
     /// True while this very process exists and has not exited.
     pub fn is_running(&self) -> bool {
-        stat(self.pid).is_some_and(|s| s.start == self.start && !is_dead(s.state))
+        stat(self.pid).is_some_and(|s| s.start_ticks == self.start && !s.is_dead())
     }
 }
 

@@ -1,0 +1,38 @@
+//! Run-time failures of the client as a whole (a failed connection is not one: it is counted).
+
+use std::fmt;
+use std::io;
+
+#[derive(Debug)]
+pub enum Error {
+    /// sigaction() for SIGINT/SIGTERM.
+    Signals(io::Error),
+    /// setrlimit(RLIMIT_NOFILE).
+    Nofile(io::Error),
+    /// epoll_create(), or epoll_wait() failing for another reason than a signal.
+    Poll(io::Error),
+    /// fork() or the shared memory of `--processes`.
+    Processes(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            Error::Nofile(e) => write!(
+                f,
+                "cannot set RLIMIT_NOFILE: {e}; pass --nofile N at or below `ulimit -Hn`"
+            ),
+            Error::Poll(e) => write!(
+                f,
+                "epoll: {e}; if it says too many open files, lower -n or raise --nofile"
+            ),
+            Error::Processes(e) => write!(
+                f,
+                "cannot start the --processes children: {e}; lower --processes, or check `ulimit -u` and free memory"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

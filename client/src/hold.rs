@@ -1,0 +1,277 @@
+//! `--mode hold`: open N connections, hold them, ping them, close them all at once.
+//!
+//! # Bounded in flight
+//! At most `--concurrency` handshakes are outstanding. Without the bound, a client on loopback can
+//! finish handshakes faster than the server accepts them: the accept queue (capped by
+//! `net.core.somaxconn`) fills, the listener drops SYNs, and those clients wait a full SYN
+//! retransmission timeout (1 s) — the ramp stalls for no reason of the server's.
+//!
+//! # Pings without per-connection timers
+//! With `--ping-interval I`, a cursor walks the connection table and starts `open / I` pings per
+//! second, so every connection pings about once per interval and the loop keeps no timer per
+//! connection. Pings start with the hold: during the ramp they would compete with handshakes.
+//!
+//! # One hold for all processes
+//! With `--processes`, a child that finishes its ramp waits until the parent sees every child
+//! finished ([`crate::processes`]), then all hold from that instant, so `--hold 30` means 30 s
+//! with all N open. After the hold the client waits up to [`PING_DRAIN`] for the echoes of pings
+//! still in flight, then resets every connection (no TIME_WAIT left behind for the next run).
+
+use std::time::{Duration, Instant};
+
+use c10m_common::histogram::Histogram;
+use c10m_common::probe::Probe;
+use c10m_common::rss::RssTrack;
+use c10m_common::shm::Board;
+use c10m_common::sys;
+use c10m_common::tick::Ticker;
+
+use crate::cli::Options;
+use crate::driver::{After, Behaviour, Driver};
+use crate::engine::{CloseHow, Engine, Io};
+use crate::error::Error;
+use crate::export::{Exporter, Line};
+use crate::output::{Summary, SummaryInput, Tick, TickInput};
+use crate::pacing::Pacer;
+use crate::payload::Payload;
+use crate::plan::{Plan, Slice};
+use crate::stats::{Gate, Published};
+
+const TICK: Duration = Duration::from_secs(1);
+/// How often a `--processes` child publishes its counters.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+/// The most pings one turn of the loop starts.
+const MAX_PINGS_PER_CALL: f64 = 4096.0;
+/// How long, after the hold, the client waits for the echoes of pings still in flight.
+pub const PING_DRAIN: Duration = Duration::from_secs(5);
+
+/// Where the loop's measurements go.
+#[derive(Clone, Copy)]
+pub enum Report<'a> {
+    /// Printed: one process does it all.
+    Print(Exporter),
+    /// Published to slot `slot` of the parent's board (a `--processes` child).
+    Child {
+        board: &'a Board<Published, Gate>,
+        slot: usize,
+        epoch: Instant,
+    },
+}
+
+fn us_since(epoch: Instant, t: Instant) -> u64 {
+    t.saturating_duration_since(epoch).as_micros() as u64 + 1
+}
+
+/// The driver's behaviour in hold mode.
+pub fn behaviour(opts: &Options) -> Behaviour {
+    Behaviour {
+        payload: Payload {
+            min: opts.payload.0,
+            max: opts.payload.1,
+        },
+        connect_timeout: opts.connect_timeout,
+        exchange_on_connect: false,
+        after: After::Idle,
+        close_lost: CloseHow::Fin,
+        lost_step: "read()",
+    }
+}
+
+/// Starts pings at a steady rate over the open connections.
+#[derive(Debug, Default)]
+struct Pinger {
+    cursor: usize,
+    budget: f64,
+}
+
+impl Pinger {
+    /// Starts `fraction_of_open` x open pings on connections with none in flight.
+    fn due(&mut self, driver: &mut Driver, io: &mut dyn Io, fraction_of_open: f64) {
+        // More pings than can start in one call (the server is slower than --ping-interval) are
+        // dropped, not saved up: the scan stays bounded however far behind it falls.
+        self.budget =
+            (self.budget + fraction_of_open * driver.stats.open as f64).min(MAX_PINGS_PER_CALL);
+        let cap = driver.conns.len();
+        let limit = cap.min((self.budget as usize).saturating_mul(8).max(256));
+        let mut scanned = 0;
+        while self.budget >= 1.0 && scanned < limit {
+            let (slot, looked) = driver.idle_slot(self.cursor, limit - scanned);
+            self.cursor = (self.cursor + looked) % cap.max(1);
+            scanned += looked;
+            let Some(slot) = slot else { break };
+            driver.start_exchange(io, slot);
+            self.budget -= 1.0;
+        }
+        if scanned >= limit {
+            self.budget = self.budget.min(1.0);
+        }
+    }
+}
+
+/// Runs this process's `slice` of the plan on `engine`.
+pub fn run<E: Engine>(
+    opts: &Options,
+    plan: &Plan,
+    slice: Slice,
+    mut engine: E,
+    report: Report<'_>,
+    probe: &mut Probe,
+) -> Result<Summary, Error> {
+    let requested = slice.count(plan.requested);
+    let print = match report {
+        Report::Print(out) => Some(out),
+        Report::Child { .. } => None,
+    };
+    let capacity = requested.min(plan.fd_room.max(1)).min(1 << 24) as usize;
+    let mut d = Driver::new(behaviour(opts), capacity, print);
+    d.stats.requested = requested;
+    let started = d.started();
+    let mut record = Published::default();
+    let mut rss = RssTrack::new(probe.read().rss_bytes);
+    let mut pacer = Pacer::new(opts.rate as f64 / slice.of as f64);
+    let concurrency = slice.share(opts.concurrency);
+    let mut pinger = Pinger::default();
+    let tick_every = if print.is_some() {
+        TICK
+    } else {
+        PUBLISH_INTERVAL
+    };
+    let mut ticker = Ticker::new(started, tick_every);
+    let mut established_before = 0;
+    let mut rtt_before = Histogram::default();
+    let mut elapsed_to_all_s = None;
+    let mut ramp_done = false;
+    let mut hold: Option<(Instant, Option<Instant>)> = None; // (start, end; None: until a signal)
+    let mut hold_ended_at: Option<Instant> = None;
+    let mut last_ping_check = started;
+    let mut interrupted = false;
+
+    loop {
+        if sys::stop_requested() {
+            interrupted = true;
+            break;
+        }
+        let now = Instant::now();
+        let allowed = pacer.due(now, requested);
+        while d.stats.launched < allowed && d.stats.connecting < concurrency {
+            let (dst, src) = plan.route(slice.global(d.stats.launched));
+            d.launch(&mut engine, now, dst, src);
+        }
+        d.expire_connects(&mut engine, now);
+
+        if !ramp_done && d.stats.launched == requested && d.stats.connecting == 0 {
+            ramp_done = true;
+            let first = d.first_connect.unwrap_or(started);
+            elapsed_to_all_s = Some(now.duration_since(first).as_secs_f64());
+            rss.observe(d.stats.open, probe.read().rss_bytes);
+            if let Report::Child { epoch, .. } = report {
+                record.first_connect_us = us_since(epoch, first);
+                record.ramp_done_us = us_since(epoch, now);
+            }
+        }
+        if ramp_done && hold.is_none() {
+            let start = match &report {
+                Report::Print(_) => Some(now),
+                Report::Child { board, epoch, .. } => {
+                    let v = board.load_control().hold_start_us;
+                    (v > 0).then(|| *epoch + Duration::from_micros(v - 1))
+                }
+            };
+            if let Some(start) = start {
+                hold = Some((start, opts.hold.map(|h| start + h)));
+                if d.stats.open == 0 {
+                    break; // nothing to hold
+                }
+            }
+        }
+        if let Some((_, Some(end))) = hold {
+            if now >= end && hold_ended_at.is_none() {
+                hold_ended_at = Some(now);
+            }
+            // Pings sent just before the end get their echo before the sockets close.
+            if now >= end + PING_DRAIN || (now >= end && d.stats.busy == 0) {
+                break;
+            }
+        }
+        if let (Some(interval), Some(_), None) = (opts.ping_interval, hold, hold_ended_at) {
+            let dt = now.duration_since(last_ping_check).as_secs_f64();
+            pinger.due(&mut d, &mut engine, dt / interval.as_secs_f64());
+        }
+        last_ping_check = now;
+
+        let mut wake = ticker.deadline();
+        if let Some((_, Some(end))) = hold {
+            wake = wake.min(if now < end { end } else { end + PING_DRAIN });
+        }
+        if let Some(deadline) = d.next_deadline() {
+            wake = wake.min(deadline);
+        }
+        if opts.ping_interval.is_some() || (!pacer.unlimited() && d.stats.launched < requested) {
+            wake = wake.min(now + Duration::from_millis(5));
+        }
+        let launch_ready =
+            d.stats.launched < requested && d.stats.connecting < concurrency && pacer.unlimited();
+        let timeout = if launch_ready {
+            Duration::ZERO
+        } else {
+            wake.saturating_duration_since(now)
+        };
+        engine.poll(timeout, &mut d).map_err(Error::Poll)?;
+
+        let now = Instant::now();
+        if let Some(dt) = ticker.due(now) {
+            let reading = probe.read();
+            rss.observe(d.stats.open, reading.rss_bytes);
+            match &report {
+                Report::Print(out) => {
+                    let interval_rtt = d.stats.rtt.since(&rtt_before);
+                    let tick = Tick::new(
+                        &d.stats,
+                        TickInput {
+                            elapsed_s: now.duration_since(started).as_secs_f64(),
+                            dt,
+                            established_before,
+                            rtt: &interval_rtt,
+                            rss_bytes: reading.rss_bytes,
+                            tcp_tw: reading.tcp.tcp_tw,
+                            knee: plan.past_knee(d.stats.launched),
+                            requested: plan.requested,
+                        },
+                    );
+                    out.emit(Line::Tick(&tick));
+                }
+                Report::Child { board, slot, .. } => {
+                    record.stats = d.stats;
+                    record.rss = rss;
+                    board.store(*slot, &record);
+                }
+            }
+            rtt_before = d.stats.rtt;
+            established_before = d.stats.established;
+        }
+    }
+
+    rss.observe(d.stats.open, probe.read().rss_bytes);
+    let hold_end = hold_ended_at.unwrap_or_else(Instant::now);
+    d.stats.unanswered = d.stats.busy;
+    if let Report::Child { board, slot, epoch } = report {
+        record.hold_end_us = us_since(epoch, hold_end);
+        record.stats = d.stats;
+        record.rss = rss;
+        board.store(slot, &record);
+    }
+    let held_s = hold.map_or(0.0, |(start, _)| {
+        hold_end.saturating_duration_since(start).as_secs_f64()
+    });
+    d.teardown(&mut engine, CloseHow::Rst);
+    Ok(Summary::new(
+        &d.stats,
+        SummaryInput {
+            elapsed_to_all_s,
+            held_s,
+            rss_bytes: rss.now,
+            rss_bytes_per_conn: rss.per_conn_at_peak(),
+            interrupted,
+        },
+    ))
+}

@@ -1,0 +1,127 @@
+//! c10m-client: opens N concurrent TCP connections at a chosen rate, holds them (or churns
+//! requests over them), checks every echoed byte, and names every failure by errno and cause.
+//!
+//! - [`cli`]: flags in, a validated [`cli::Config`] out.
+//! - [`plan`]: how N connections spread over (source, destination) pairs, and whether they fit.
+//! - [`engine`]: how a connection is opened, written, read and closed ([`engine::socket`]).
+//! - [`driver`]: what every mode and engine shares: connects, timeouts, exchanges, failures.
+//! - [`hold`], [`requests`]: the modes (hold; churn and keep-alive).
+//! - [`processes`]: `--processes`: the hold split over children of one supervisor.
+//! - [`stats`] (what is counted), [`output`] (the records scripts read), [`export`] (text and
+//!   JSON renderers).
+//! - [`check`]: `--check`, every limit for N from here.
+
+pub mod check;
+pub mod cli;
+pub mod conns;
+pub mod driver;
+pub mod engine;
+pub mod error;
+pub mod export;
+pub mod hold;
+pub mod output;
+pub mod pacing;
+pub mod payload;
+pub mod plan;
+pub mod processes;
+pub mod requests;
+pub mod stats;
+pub mod timeouts;
+
+use std::process::ExitCode;
+
+use c10m_common::check::Facts;
+use c10m_common::probe::Probe;
+use c10m_common::{procfs, rlimit, sys};
+
+use crate::cli::{Ask, Config, Mode, Options};
+use crate::engine::socket::{SocketEngine, SocketOpts};
+use crate::error::Error;
+use crate::export::{warn, Exporter, Line};
+use crate::plan::{Limits, Plan, Slice};
+
+/// Descriptors kept free beyond the connections.
+pub const FD_RESERVE: u64 = 4;
+
+/// Runs the client (or `--check`) and says how it went: 0 goal met, 1 not met or a failure.
+pub fn main_with(config: Config) -> ExitCode {
+    if config.check {
+        return check::run(&config);
+    }
+    match run(config) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => c10m_common::cli::fatal("c10m-client", &e),
+    }
+}
+
+/// Descriptors this process holds before its first connection, plus the epoll fd and the
+/// reserve.
+pub fn fd_reserve() -> u64 {
+    procfs::count_own_fds().map(|c| c.total).unwrap_or(8) + 1 + FD_RESERVE
+}
+
+/// The plan a run with `opts` makes from `ask` on a machine with `facts`, each process under
+/// soft limit `fd_soft`. `--check` makes the same one.
+pub fn plan_for(ask: Ask, opts: &Options, facts: &Facts, fd_soft: u64) -> Plan {
+    // Churn holds at most --concurrency connections at once; the plan routes that many.
+    let at_once = match opts.mode {
+        Mode::Churn => ask.connections.min(opts.concurrency),
+        _ => ask.connections,
+    };
+    let limits = Limits {
+        port_range: facts.port_range,
+        fd_room: fd_soft.saturating_sub(fd_reserve()),
+        fd_soft,
+        files_free: facts.files_free(),
+    };
+    Plan::new(ask, at_once, limits)
+}
+
+/// The socket engine for `slice` of `plan`.
+pub fn socket_engine(opts: &Options, plan: &Plan, slice: Slice) -> Result<SocketEngine, Error> {
+    let socket_opts = SocketOpts {
+        bind_no_port: !opts.plain_bind,
+        nodelay: opts.mode != Mode::Hold || opts.ping_interval.is_some(),
+    };
+    let capacity = slice
+        .count(plan.connections)
+        .min(plan.fd_room.max(1))
+        .min(1 << 24) as usize;
+    SocketEngine::new(socket_opts, capacity).map_err(Error::Poll)
+}
+
+/// Plans, runs, reports. `Ok(false)`: the run finished but did not reach its goal.
+pub fn run(config: Config) -> Result<bool, Error> {
+    let Config { ask, opts, .. } = config;
+    let out = Exporter(opts.output);
+    sys::install_stop_handler().map_err(Error::Signals)?;
+    let grant = rlimit::raise_nofile(opts.nofile).map_err(Error::Nofile)?;
+    if let Some(advice) = grant.advice("--processes N") {
+        warn(&advice);
+    }
+    let mut probe = Probe::open();
+    let facts = Facts::read().map_err(Error::Nofile)?;
+    let plan = plan_for(ask, &opts, &facts, grant.soft);
+    if opts.mode != Mode::Hold {
+        out.emit(Line::RequestsStart(
+            &requests::start_line(&opts, &plan),
+            &plan,
+        ));
+        let engine = socket_engine(&opts, &plan, Slice::WHOLE)?;
+        let summary = requests::run(&opts, &plan, engine, out, &mut probe)?;
+        out.emit(Line::RequestsSummary(&summary));
+        return Ok(summary.success);
+    }
+    out.emit(Line::Plan(&plan));
+    let summary = if plan.processes > 1 {
+        drop(probe);
+        processes::run(&opts, &plan, out)?
+    } else {
+        let engine = socket_engine(&opts, &plan, Slice::WHOLE)?;
+        let report = hold::Report::Print(out);
+        hold::run(&opts, &plan, Slice::WHOLE, engine, report, &mut probe)?
+    };
+    out.emit(Line::Summary(&summary));
+    Ok(summary.success)
+}
