@@ -14,7 +14,7 @@ help:
 	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-ramp  the ramp to BENCH_CONNS alone, c10m vs the C floor, BENCH_ROUNDS alternating rounds, wall and CPU"
 	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 3 min, root)"
-	@echo "make lab-NAME  one experiment: $(shell python3 scripts/lab.py --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ')"
+	@echo "make lab-NAME  one experiment: $(shell python3 scripts/lab --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ')"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
 	@echo "make clean   remove build output"
 
@@ -25,6 +25,7 @@ demo: build
 	@scripts/demo.sh
 
 test: build
+	python3 -m unittest discover -s scripts -p 'test_*.py'
 	$(CARGO) test --release --workspace
 
 bench: build
@@ -37,10 +38,10 @@ bench-ramp: build
 	python3 scripts/bench-ramp.py
 
 lab: build
-	python3 scripts/lab.py
+	python3 scripts/lab
 
 lab-%: build
-	python3 scripts/lab.py $*
+	python3 scripts/lab $*
 
 lint:
 	$(CARGO) fmt --all -- --check

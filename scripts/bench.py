@@ -29,8 +29,8 @@ import sys
 import tempfile
 import time
 
-from procutil import (KERNEL_CACHES, CpuWindow, Lines, log, machine, meminfo_slab, read, slabinfo,
-                      tree_cpu_s, tree_rss)
+from procutil import (KERNEL_CACHES, CpuWindow, Lines, log, machine, meminfo_slab, parse_sockstat,
+                      read, slabinfo, tree_cpu_s, tree_rss)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
@@ -46,14 +46,12 @@ restore = []        # (path, old value) of global sysctls changed
 
 
 def sockstat_inuse():
+    """TCP sockets in use, IPv4 and IPv6 together."""
     total = 0
-    for p in ("/proc/net/sockstat", "/proc/net/sockstat6"):
+    for p, proto in (("/proc/net/sockstat", "TCP"), ("/proc/net/sockstat6", "TCP6")):
         try:
-            for line in read(p).splitlines():
-                if line.startswith(("TCP:", "TCP6:")):
-                    f = line.split()
-                    total += int(f[f.index("inuse") + 1])
-        except (OSError, ValueError):
+            total += parse_sockstat(read(p)).get(proto, {}).get("inuse", 0)
+        except OSError:
             pass
     return total
 
@@ -121,11 +119,7 @@ def settle(timeout=90):
     deferred frees) that would otherwise slow whichever run comes next."""
     t0 = time.time()
     while time.time() - t0 < timeout:
-        st = {}
-        for line in read("/proc/net/sockstat").splitlines():
-            if line.startswith("TCP:"):
-                f = line.split()[1:]
-                st = {f[i]: int(f[i + 1]) for i in range(0, len(f) - 1, 2)}
+        st = parse_sockstat(read("/proc/net/sockstat")).get("TCP", {})
         if st.get("tw", 0) == 0 and st.get("orphan", 0) == 0 and st.get("inuse", 0) < 1000:
             break
         time.sleep(1.0)

@@ -1,5 +1,9 @@
-"""What the project's scripts (bench.py, lab.py) share: /proc readers, a stdout collector, logging.
+"""What the project's scripts (bench.py, the lab in scripts/lab/) share: /proc parsers and readers,
+a stdout collector, logging.
 
+Every /proc format is parsed by a pure function here, `parse_*(text)`, which takes the file's text
+and returns plain values (scripts/test_procutil.py tests each one on real text); the readers
+(`meminfo_slab()`, `slabinfo()`, `tree_cpu_s()`, ...) only read the file and call the parser.
 The parsers mirror the ones in common/src/procfs.rs (which the Rust binaries use); these exist
 because the scripts measure from outside the processes they start.
 """
@@ -17,6 +21,110 @@ KERNEL_CACHES = ("TCP", "TCPv6", "request_sock_TCP", "sock_inode_cache", "filp",
                  "eventpoll_epi", "eventpoll_pwq", "skbuff_head_cache", "selinux", "inode_cache")
 
 
+# ---------------------------------------------------------------------------------------------
+# Parsers: text of a /proc file in, plain values out; no I/O
+
+def parse_meminfo(text):
+    """/proc/meminfo -> field -> number as written (kB for most fields, a count for HugePages_*)."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, rest = line.partition(":")
+        f = rest.split()
+        if sep and f and f[0].isdigit():
+            out[key] = int(f[0])
+    return out
+
+
+def parse_slabinfo(text, page=PAGE):
+    """/proc/slabinfo (version 2.1) -> cache name -> bytes held by the cache in whole slabs
+    (ceil(num_objs / objperslab) x pagesperslab x page)."""
+    caches = {}
+    for line in text.splitlines()[2:]:
+        f = line.split()
+        if len(f) < 6:
+            continue
+        name, num, objperslab, pagesperslab = f[0], int(f[2]), int(f[4]), int(f[5])
+        slabs = math.ceil(num / objperslab) if objperslab else 0
+        caches[name] = slabs * pagesperslab * page
+    return caches
+
+
+def parse_pid_stat(text):
+    """/proc/PID/stat -> (ppid, comm, CPU ticks used (utime + stime), starttime in ticks).
+    comm is what the parentheses hold: it may contain spaces and parentheses itself."""
+    comm = text[text.index("(") + 1:text.rindex(")")]
+    f = text[text.rindex(")") + 2:].split()  # f[0] is field 3 of proc(5), the state
+    return int(f[1]), comm, int(f[11]) + int(f[12]), int(f[19])
+
+
+def parse_statm(text):
+    """/proc/PID/statm -> field -> pages: size, resident, shared, text, lib, data, dt."""
+    names = ("size", "resident", "shared", "text", "lib", "data", "dt")
+    return dict(zip(names, (int(x) for x in text.split())))
+
+
+def parse_stat_busy(text):
+    """/proc/stat -> ticks the CPUs were busy since boot: the first (`cpu`) line's total less
+    idle and iowait."""
+    f = [int(x) for x in text.splitlines()[0].split()[1:]]
+    return sum(f) - f[3] - f[4]
+
+
+def parse_sockstat(text):
+    """/proc/net/sockstat (or sockstat6) -> protocol -> field -> count, e.g.
+    {"TCP": {"inuse": 5, "orphan": 0, "tw": 2, "alloc": 7, "mem": 1}, "sockets": {"used": 9}}.
+    `mem` is in pages."""
+    out = {}
+    for line in text.splitlines():
+        proto, sep, rest = line.partition(":")
+        if not sep:
+            continue
+        f = rest.split()
+        out[proto] = {f[i]: int(f[i + 1]) for i in range(0, len(f) - 1, 2)
+                      if f[i + 1].lstrip("-").isdigit()}
+    return out
+
+
+def parse_netstat(text):
+    """/proc/net/netstat (or /proc/net/snmp) -> section -> counter -> value, e.g.
+    {"TcpExt": {"ListenOverflows": 0, ...}, "IpExt": {...}}. Each section is a line of names
+    followed by a line of values, both starting with "Section:"."""
+    out = {}
+    lines = text.splitlines()
+    for head, vals in zip(lines[::2], lines[1::2]):
+        section = head.split(":", 1)[0]
+        out.setdefault(section, {}).update(zip(head.split()[1:], map(int, vals.split()[1:])))
+    return out
+
+
+def parse_net_tcp(text):
+    """/proc/net/tcp (or tcp6) -> [(local port, remote port, state)] for every socket listed;
+    the state is the kernel's number (1 ESTABLISHED, 6 TIME_WAIT, 10 LISTEN)."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) > 3:
+            rows.append((int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16),
+                         int(f[3], 16)))
+    return rows
+
+
+def parse_file_nr(text):
+    """/proc/sys/fs/file-nr -> (file handles allocated, allocated but unused (always 0 since
+    2.6), fs.file-max)."""
+    allocated, unused, file_max = (int(x) for x in text.split()[:3])
+    return allocated, unused, file_max
+
+
+def parse_port_range(text):
+    """/proc/sys/net/ipv4/ip_local_port_range -> (first port, last port)."""
+    low, high = (int(x) for x in text.split()[:2])
+    return low, high
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -27,10 +135,8 @@ def read(path):
 
 
 def meminfo_slab():
-    for line in read("/proc/meminfo").splitlines():
-        if line.startswith("Slab:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    """Slab: of /proc/meminfo in bytes (0 if absent)."""
+    return parse_meminfo(read("/proc/meminfo")).get("Slab", 0) * 1024
 
 
 def slabinfo():
@@ -39,15 +145,7 @@ def slabinfo():
         text = read("/proc/slabinfo")
     except OSError:
         return {}
-    caches = {}
-    for line in text.splitlines()[2:]:
-        f = line.split()
-        if len(f) < 6:
-            continue
-        name, num, objperslab, pagesperslab = f[0], int(f[2]), int(f[4]), int(f[5])
-        slabs = math.ceil(num / objperslab) if objperslab else 0
-        caches[name] = slabs * pagesperslab * PAGE
-    return caches
+    return parse_slabinfo(text)
 
 
 class Lines:
@@ -83,7 +181,7 @@ class Lines:
 
 
 def machine():
-    mem = int(read("/proc/meminfo").split("\n")[0].split()[1]) // 1048576
+    mem = parse_meminfo(read("/proc/meminfo"))["MemTotal"] // 1048576
     hard = subprocess.run(["bash", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
     return f"{os.cpu_count()} cores, {mem} GiB, Linux {os.uname().release}, RLIMIT_NOFILE hard {hard}"
 
@@ -101,9 +199,7 @@ def _proc_table():
             stat = read(f"/proc/{d}/stat")
         except OSError:
             continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        f = stat[stat.rindex(")") + 2:].split()
-        table[int(d)] = (int(f[1]), comm, int(f[11]) + int(f[12]), int(f[19]))
+        table[int(d)] = parse_pid_stat(stat)
     return table
 
 
@@ -124,8 +220,8 @@ def tree_rss(pid):
     total = 0
     for p in _descendants(pid, _proc_table()):
         try:
-            total += int(read(f"/proc/{p}/statm").split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
+            total += parse_statm(read(f"/proc/{p}/statm"))["resident"] * PAGE
+        except (OSError, ValueError, KeyError):
             pass
     return total
 
@@ -140,8 +236,7 @@ def tree_cpu_s(pids):
 
 
 def _busy_ticks():
-    f = [int(x) for x in read("/proc/stat").splitlines()[0].split()[1:]]
-    return sum(f) - f[3] - f[4]  # everything but idle and iowait
+    return parse_stat_busy(read("/proc/stat"))
 
 
 class CpuWindow:

@@ -1,26 +1,18 @@
-//! The lab (`scripts/lab.py`): each experiment runs in its own throwaway network namespaces and
+//! The lab (`scripts/lab/`): each experiment runs in its own throwaway network namespaces and
 //! checks its own outcome; a test here runs one and fails with its whole report when a check
 //! does not hold. Where namespaces cannot be made (not root, no `ip netns`), the lab exits 77
 //! and the test says SKIPPED.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::util::{bin, exclusive, shared, skip};
+use crate::util::{bin, exclusive, repo, shared, skip};
 
 const SKIPPED: i32 = 77;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the repository")
-        .to_path_buf()
-}
-
-/// Runs `scripts/lab.py NAME --json` and asserts every check held.
+/// Runs `scripts/lab NAME --json` and asserts every check held.
 fn lab(name: &str) {
     let bin_dir = bin("c10m-server")
         .parent()
@@ -29,12 +21,12 @@ fn lab(name: &str) {
     let out_dir = std::env::temp_dir().join(format!("c10m-lab-test-{}-{name}", std::process::id()));
     let t0 = Instant::now();
     let out = Command::new("python3")
-        .arg(repo().join("scripts").join("lab.py"))
+        .arg(repo().join("scripts").join("lab"))
         .args([name, "--json"])
         .env("C10M_BIN", &bin_dir)
         .env("LAB_OUT", &out_dir)
         .output()
-        .expect("python3 runs scripts/lab.py");
+        .expect("python3 runs scripts/lab");
     let _ = std::fs::remove_dir_all(&out_dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

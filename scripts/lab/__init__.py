@@ -1,0 +1,13 @@
+"""The c10m lab, as a package: `python3 scripts/lab` runs it (__main__.py holds the command line).
+
+  paths.py        where the binaries are (C10M_BIN) and where results go (LAB_OUT)
+  errors.py       LabError (an experiment broke) and LabSkipped (the machine lacks what it needs)
+  cleanup.py      every namespace and process made, torn down on any exit
+  run.py          running commands and the c10m binaries, and waiting for a condition
+  netns.py        throwaway network namespaces and their per-namespace sysctls and /proc files
+  framework.py    one experiment's record (Lab): its table, checks, notes and commands
+  report.py       that record as text, Markdown and JSON, and the result files
+  experiments/    one module per experiment; experiments/__init__.py holds the teaching order
+
+The /proc parsers are in scripts/procutil.py, shared with bench.py.
+"""

@@ -1,0 +1,76 @@
+"""One experiment's record, and what every experiment uses to fill it.
+
+Lab is handed to an experiment's run(lab): the experiment makes namespaces and starts servers and
+clients through it (so their commands are recorded), then adds rows (what it measured, what the
+article says, the value on this machine), checks (a claim and whether it held) and notes.
+"""
+
+from .errors import LabError
+from .netns import Netns
+from .run import Proc
+
+# The narrowed ephemeral port range several experiments set in their namespace: 1,000 ports.
+RANGE_1000 = "40000 40999"
+
+
+def fmt(n):
+    """An int with thousands separators; anything else as str()."""
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
+class Lab:
+    def __init__(self, name, claims, title):
+        self.name, self.claims, self.title = name, claims, title
+        self.rows, self.checks, self.notes, self.commands, self.procs = [], [], [], [], []
+
+    def ns(self, tag, addrs=(), sysctls=None):
+        ns = Netns(tag, addrs, sysctls)
+        if sysctls:
+            self.notes.append(f"namespace {tag}: " + ", ".join(f"{k}={v}" for k, v in sysctls.items()))
+        return ns
+
+    def server(self, ns, listen, *args, preexec=None, json_lines=True):
+        a = ["--listen", listen] + (["--json"] if json_lines else []) + list(args)
+        s = Proc(ns, "c10m-server", a, preexec)
+        self.procs.append(s)
+        self.commands.append(s.display)
+        if not s.out.wait_for("listening on", 10):
+            raise LabError("the server did not start:\n" + s.dump())
+        return s
+
+    def client_start(self, ns, *args):
+        """c10m-client with `args`; the target is 198.18.0.1:7000 unless `args` name one."""
+        target = [] if "--target" in args else ["--target", "198.18.0.1:7000"]
+        c = Proc(ns, "c10m-client", ["--allow-remote", "--json"] + target + list(args))
+        self.procs.append(c)
+        self.commands.append(c.display)
+        return c
+
+    def client(self, ns, *args, timeout=120):
+        c = self.client_start(ns, *args)
+        c.wait(timeout)
+        if c.last("summary") is None:
+            raise LabError("the client printed no summary:\n" + c.dump())
+        return c
+
+    def row(self, what, article, measured):
+        self.rows.append((what, article, measured))
+
+    def check(self, what, ok):
+        self.checks.append((what, bool(ok)))
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+def failures(c):
+    """errno -> (count, the step it came from), from a finished client's summary."""
+    steps = {o["errno"]: o.get("step", "") for o in c.json("failure")}
+    return {k: (v, steps.get(k, "")) for k, v in c.last("summary")["failed"].items()}
+
+
+def failure_text(c):
+    f = failures(c)
+    if not f:
+        return "none"
+    return ", ".join(f"{k} x {fmt(n)} from {step or '?'}" for k, (n, step) in f.items())

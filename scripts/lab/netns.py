@@ -1,0 +1,83 @@
+"""Throwaway network namespaces: `lo` up, addresses of 198.18.0.0/15 on it, per-namespace sysctls
+written from inside (the host's stay as they are), and the namespace's own /proc/net files read
+and parsed (by procutil). Also the probe for whether this machine can make namespaces at all."""
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+
+from procutil import parse_net_tcp, parse_netstat, parse_sockstat
+
+from .cleanup import track_namespace
+from .run import sh
+
+_counter = [0]
+_counter_lock = threading.Lock()
+
+
+class Netns:
+    """A throwaway network namespace with `lo` up and the given addresses on it."""
+
+    def __init__(self, tag, addrs=(), sysctls=None):
+        with _counter_lock:
+            _counter[0] += 1
+            self.name = f"c10m-lab-{os.getpid()}-{_counter[0]}-{tag}"[:60]
+        track_namespace(self)
+        sh(["ip", "netns", "add", self.name])
+        sh(["ip", "-n", self.name, "link", "set", "lo", "up"])
+        for a in addrs:
+            sh(["ip", "-n", self.name, "addr", "add", f"{a}/32", "dev", "lo"])
+        for k, v in (sysctls or {}).items():
+            self.sysctl(k, v)
+
+    def path(self, key):
+        return "/proc/sys/" + key.replace(".", "/")
+
+    def sysctl(self, key, value):
+        """Writes a per-namespace sysctl from inside the namespace (the host's is untouched)."""
+        sh(["ip", "netns", "exec", self.name, "sh", "-c",
+            f"printf '%s' {shlex.quote(str(value))} > {self.path(key)}"])
+
+    def read(self, path):
+        return subprocess.run(["ip", "netns", "exec", self.name, "cat", path],
+                              capture_output=True, text=True, check=True).stdout
+
+    def get(self, key):
+        return self.read(self.path(key)).strip()
+
+    def exec_cmd(self, cmd):
+        return ["ip", "netns", "exec", self.name] + cmd
+
+    def netstat(self):
+        """TcpExt counters of this namespace."""
+        return parse_netstat(self.read("/proc/net/netstat")).get("TcpExt", {})
+
+    def sockstat(self):
+        """The TCP: line of this namespace's sockstat (inuse, orphan, tw, alloc, mem)."""
+        return parse_sockstat(self.read("/proc/net/sockstat")).get("TCP", {})
+
+    def tcp_sockets(self):
+        """(local port, remote port, state) of every IPv4 TCP socket in the namespace."""
+        return parse_net_tcp(self.read("/proc/net/tcp"))
+
+    def delete(self):
+        pids = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True,
+                              text=True).stdout.split()
+        for p in pids:
+            try:
+                os.kill(int(p), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+def netns_available():
+    """None if a namespace can be made here, else why not."""
+    name = f"c10m-lab-probe-{os.getpid()}"
+    r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if r.returncode != 0:
+        return r.stderr.strip() or "ip netns add failed"
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    return None

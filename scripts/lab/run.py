@@ -1,0 +1,103 @@
+"""Running things: a command that must succeed (sh), a c10m binary inside a namespace whose
+stdout and stderr are collected (Proc), and waiting for a condition with a deadline (wait_for)."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+
+from procutil import Lines
+
+from .cleanup import track_process
+from .errors import LabError
+from .paths import BIN
+
+
+def sh(cmd):
+    """Runs cmd; its stdout, or LabError with its stderr when it exits non-zero."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LabError(f"{' '.join(cmd)}: {r.stderr.strip() or r.returncode}")
+    return r.stdout
+
+
+def wait_for(cond, timeout, step=0.1):
+    """Calls cond() every `step` seconds until it returns something true, which is returned;
+    None after `timeout` seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+class Proc:
+    """A c10m binary running in a namespace, its stdout collected line by line."""
+
+    def __init__(self, ns, name, args, preexec=None):
+        self.cmd = [os.path.join(BIN, name)] + [str(a) for a in args]
+        self.display = f"ip netns exec {ns.name} {name} {' '.join(shlex.quote(str(a)) for a in args)}"
+        self.stderr_lines = []
+        self.p = subprocess.Popen(ns.exec_cmd(self.cmd), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, start_new_session=True,
+                                  preexec_fn=preexec)
+        track_process(self)
+        self.out = Lines(self.p, name)
+        self.err_thread = threading.Thread(target=self._stderr, daemon=True)
+        self.err_thread.start()
+
+    def _stderr(self):
+        for raw in self.p.stderr:
+            self.stderr_lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def json(self, ty=None):
+        """Every JSON object printed so far (of `"type": ty` only, if given), in order."""
+        objs = []
+        for line in list(self.out.lines):
+            if line.startswith("{"):
+                try:
+                    o = json.loads(line)
+                except ValueError:
+                    continue
+                if ty is None or o.get("type") == ty:
+                    objs.append(o)
+        return objs
+
+    def last(self, ty):
+        objs = self.json(ty)
+        return objs[-1] if objs else None
+
+    def wait(self, timeout):
+        try:
+            self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise LabError(f"{self.display} did not finish in {timeout} s")
+        self.out.thread.join(5)
+        self.err_thread.join(5)
+        return self.p.returncode
+
+    def stop(self, timeout=15):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.p.wait(10)
+
+    def delete(self):
+        self.kill()
+
+    def dump(self):
+        return "\n".join([f"$ {self.display}", "--- stdout", *self.out.lines[-40:],
+                          "--- stderr", *self.stderr_lines[-40:]])
