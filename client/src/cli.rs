@@ -10,6 +10,8 @@ use c10m_common::cli::{parse_secs, parse_secs_or_zero};
 use c10m_common::output::OutputArgs;
 use c10m_common::process::Session;
 
+use crate::engine::Kind;
+
 const EXAMPLES: &str = "\
 Examples:
   c10m-client -n 19000 --rate 0                      19,000 connections to 127.0.0.1:7000, as fast as the kernel goes
@@ -37,7 +39,13 @@ does (the last line names the first), 2 for bad usage.";
 /// c10m-client: opens N concurrent TCP connections at a chosen rate, holds them (optionally
 /// pinging each and checking the echo byte for byte), and names every failure by errno and cause.
 #[derive(Parser, Debug)]
-#[command(name = "c10m-client", version, after_help = EXAMPLES)]
+#[command(
+    name = "c10m-client",
+    version,
+    after_help = EXAMPLES,
+    mut_arg("json", |a| a.help("JSON lines on stdout: the plan, one per second, and the summary as the last line")),
+    mut_arg("quiet", |a| a.help("No live lines; only the plan and the summary"))
+)]
 pub struct Cli {
     /// Where to connect: IP:PORT, or ranges like 127.0.0.1-127.0.0.4:7000 or 127.0.0.1:7000-7003 (repeatable).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = addr::parse_targets)]
@@ -117,6 +125,13 @@ pub struct Cli {
     #[arg(long)]
     pub allow_remote: bool,
 
+    /// How connections are made: socket (a kernel socket each), or tun (the client speaks TCP
+    /// itself through a TUN device it creates, from 198.19.0.0/16 or --source: no kernel socket
+    /// and 16 bytes per connection on this side; needs CAP_NET_ADMIN, --mode hold, IPv4 targets
+    /// that are not loopback addresses).
+    #[arg(long, value_enum, default_value = "socket")]
+    pub engine: Kind,
+
     /// Print every limit that bounds -n N connections from here (ports per pair x pairs, fds,
     /// files, epoll, memory, TIME_WAIT at --rate, tcp_tw_reuse, conntrack), name the first that
     /// binds, and exit: 0 if none does, 1 if one does. Counts one process unless --processes is given.
@@ -163,6 +178,7 @@ pub struct Ask {
 /// How the client runs, validated.
 #[derive(Debug, Clone)]
 pub struct Options {
+    pub engine: Kind,
     pub mode: Mode,
     pub duration: Duration,
     pub close: Close,
@@ -219,6 +235,19 @@ impl Cli {
         {
             return Err("--ping-interval, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
         }
+        if self.engine == Kind::Tun {
+            if self.mode != Mode::Hold {
+                return Err("--engine tun goes with --mode hold".into());
+            }
+            if let Some(t) = targets
+                .iter()
+                .find(|t| !t.is_ipv4() || addr::is_loopback(t.ip()))
+            {
+                return Err(format!(
+                    "--engine tun needs IPv4 targets that are not loopback addresses (the kernel drops packets to 127.0.0.0/8 that come in on another device): {t} is not one; give the server an address such as 198.18.0.1 (ip addr add 198.18.0.1/32 dev lo) and pass --allow-remote"
+                ));
+            }
+        }
         Ok(Config {
             ask: Ask {
                 connections,
@@ -227,6 +256,7 @@ impl Cli {
                 processes: self.processes,
             },
             opts: Options {
+                engine: self.engine,
                 mode: self.mode,
                 duration: self.duration,
                 close: self.close,
@@ -321,6 +351,32 @@ mod tests {
         let one = parse(&["--processes", "3", "--one-session"]).unwrap();
         assert_eq!(one.opts.session, Session::Inherit);
         assert!(parse(&["--mode", "churn", "--one-session"]).is_err());
+    }
+
+    #[test]
+    fn tun_takes_hold_and_ipv4_targets_off_loopback() {
+        let ok = parse(&[
+            "--engine",
+            "tun",
+            "--target",
+            "198.18.0.1:7000",
+            "--allow-remote",
+        ]);
+        assert_eq!(ok.unwrap().opts.engine, Kind::Tun);
+        assert_eq!(parse(&[]).unwrap().opts.engine, Kind::Socket);
+        assert!(parse(&["--engine", "tun"])
+            .unwrap_err()
+            .contains("loopback"));
+        let churn = [
+            "--engine",
+            "tun",
+            "--target",
+            "198.18.0.1:7000",
+            "--allow-remote",
+            "--mode",
+            "churn",
+        ];
+        assert!(parse(&churn).unwrap_err().contains("--mode hold"));
     }
 
     #[test]

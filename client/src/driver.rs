@@ -322,11 +322,31 @@ impl Handler for Driver {
         self.fail(sys::errno_of(&e.error), e.step, &e.error, true);
     }
 
-    fn on_data(&mut self, io: &mut dyn Io, slot: u32, _at: Option<u32>, data: &[u8]) {
+    fn stream(&self, slot: u32) -> Option<(u32, u32)> {
+        match self.conns.state(slot) {
+            State::Open | State::Closing => self.conns.get(slot).map(|c| (c.sent, c.recv)),
+            _ => None,
+        }
+    }
+
+    fn on_data(&mut self, io: &mut dyn Io, slot: u32, at: Option<u32>, data: &[u8]) {
         let was_busy = self.conns.busy(slot);
         let end = self.conns.write_end(slot);
         let Some(c) = self.conns.get_mut(slot) else {
             return;
+        };
+        // An engine that knows offsets may hand over bytes again (a retransmission) or past a
+        // gap (a lost segment): take the stream in order, from `recv` on.
+        let data = match at.map(|at| c.recv.wrapping_sub(at) as i32) {
+            Some(dup) if dup < 0 => return, // past a gap: the sender will send it again
+            Some(dup) => {
+                let dup = dup as usize;
+                if dup >= data.len() {
+                    return; // all seen already
+                }
+                &data[dup..]
+            }
+            None => data,
         };
         let expected = end.unwrap_or(c.sent).wrapping_sub(c.recv) as usize;
         let take = data.len().min(expected);

@@ -13,6 +13,10 @@ pub enum Error {
     Poll(io::Error),
     /// fork() or the shared memory of `--processes`.
     Processes(io::Error),
+    /// The TUN engine's device or routes.
+    Tun(io::Error),
+    /// The plan does not fit the engine (the message says why and what to do).
+    Plan(String),
 }
 
 impl fmt::Display for Error {
@@ -31,6 +35,8 @@ impl fmt::Display for Error {
                 f,
                 "cannot start the --processes children: {e}; lower --processes, or check `ulimit -u` and free memory"
             ),
+            Error::Tun(e) => write!(f, "--engine tun: {e}"),
+            Error::Plan(msg) => f.write_str(msg),
         }
     }
 }

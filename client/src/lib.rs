@@ -34,8 +34,12 @@ use c10m_common::check::Facts;
 use c10m_common::probe::Probe;
 use c10m_common::{procfs, rlimit, sys};
 
+use std::net::IpAddr;
+
 use crate::cli::{Ask, Config, Mode, Options};
 use crate::engine::socket::{SocketEngine, SocketOpts};
+use crate::engine::tun::{addrs as tun_addrs, TunEngine};
+use crate::engine::{AnyEngine, Kind};
 use crate::error::Error;
 use crate::export::{warn, Exporter, Line};
 use crate::plan::{Limits, Plan, Slice};
@@ -63,12 +67,33 @@ pub fn fd_reserve() -> u64 {
 
 /// The plan a run with `opts` makes from `ask` on a machine with `facts`, each process under
 /// soft limit `fd_soft`. `--check` makes the same one.
-pub fn plan_for(ask: Ask, opts: &Options, facts: &Facts, fd_soft: u64) -> Plan {
+pub fn plan_for(mut ask: Ask, opts: &Options, facts: &Facts, fd_soft: u64) -> Plan {
     // Churn holds at most --concurrency connections at once; the plan routes that many.
     let at_once = match opts.mode {
         Mode::Churn => ask.connections.min(opts.concurrency),
         _ => ask.connections,
     };
+    if opts.engine == Kind::Tun {
+        // No socket, no port search, one fd: the kernel's port range and fd limits do not
+        // apply on this side; the addresses come from the TUN range.
+        let chosen = ask.sources.is_empty();
+        if chosen {
+            let needed = tun_addrs::addresses_needed(at_once, ask.processes.unwrap_or(1));
+            ask.sources = tun_addrs::default_sources(needed)
+                .into_iter()
+                .map(IpAddr::V4)
+                .collect();
+        }
+        let limits = Limits {
+            port_range: None,
+            fd_room: at_once.max(1),
+            fd_soft,
+            files_free: None,
+        };
+        let mut plan = Plan::new(ask, at_once, limits);
+        plan.sources_chosen = chosen;
+        return plan;
+    }
     let limits = Limits {
         port_range: facts.port_range,
         fd_room: fd_soft.saturating_sub(fd_reserve()),
@@ -78,8 +103,46 @@ pub fn plan_for(ask: Ask, opts: &Options, facts: &Facts, fd_soft: u64) -> Plan {
     Plan::new(ask, at_once, limits)
 }
 
+/// The engine `opts` names, for `slice` of `plan`.
+pub fn engine_for(opts: &Options, plan: &Plan, slice: Slice) -> Result<AnyEngine, Error> {
+    match opts.engine {
+        Kind::Socket => socket_engine(opts, plan, slice).map(AnyEngine::Socket),
+        Kind::Tun => tun_engine(plan, slice).map(|e| AnyEngine::Tun(Box::new(e))),
+    }
+}
+
+/// Checks that the TUN engine has the addresses the plan needs: whole addresses per process.
+pub fn check_tun_plan(plan: &Plan) -> Result<(), Error> {
+    let needed = tun_addrs::addresses_needed(plan.connections, plan.processes);
+    if (plan.sources.len() as u64) < needed || plan.sources.iter().any(|s| !s.is_ipv4()) {
+        return Err(Error::Plan(format!(
+            "--engine tun: {} connections over {} process(es) need {needed} IPv4 source addresses \
+             ({} ports each); --source gives {}",
+            plan.connections,
+            plan.processes,
+            tun_addrs::PORTS,
+            plan.sources.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The TUN engine for `slice` of `plan`: its own device, and its own share of the addresses.
+fn tun_engine(plan: &Plan, slice: Slice) -> Result<TunEngine, Error> {
+    let per = plan.sources.len() / slice.of.max(1) as usize;
+    let mine = plan.sources[slice.index as usize * per..(slice.index as usize + 1) * per]
+        .iter()
+        .filter_map(|s| match s {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let capacity = slice.count(plan.connections) as usize;
+    TunEngine::new(mine, &plan.targets, capacity).map_err(Error::Tun)
+}
+
 /// The socket engine for `slice` of `plan`.
-pub fn socket_engine(opts: &Options, plan: &Plan, slice: Slice) -> Result<SocketEngine, Error> {
+fn socket_engine(opts: &Options, plan: &Plan, slice: Slice) -> Result<SocketEngine, Error> {
     let socket_opts = SocketOpts {
         bind_no_port: !opts.plain_bind,
         nodelay: opts.mode != Mode::Hold || opts.ping_interval.is_some(),
@@ -103,6 +166,9 @@ pub fn run(config: Config) -> Result<bool, Error> {
     let mut probe = Probe::open();
     let facts = Facts::read().map_err(Error::Nofile)?;
     let plan = plan_for(ask, &opts, &facts, grant.soft);
+    if opts.engine == Kind::Tun {
+        check_tun_plan(&plan)?;
+    }
     if opts.mode != Mode::Hold {
         out.emit(Line::RequestsStart(
             &requests::start_line(&opts, &plan),
@@ -118,7 +184,7 @@ pub fn run(config: Config) -> Result<bool, Error> {
         drop(probe);
         processes::run(&opts, &plan, out)?
     } else {
-        let engine = socket_engine(&opts, &plan, Slice::WHOLE)?;
+        let engine = engine_for(&opts, &plan, Slice::WHOLE)?;
         let report = hold::Report::Print(out);
         hold::run(&opts, &plan, Slice::WHOLE, engine, report, &mut probe)?
     };

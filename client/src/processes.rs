@@ -21,7 +21,6 @@ use c10m_common::sys;
 use c10m_common::tick::Ticker;
 
 use crate::cli::Options;
-use crate::engine::socket::SocketEngine;
 use crate::error::Error;
 use crate::export::{warn, Exporter, Line};
 use crate::hold::{self, Report};
@@ -51,8 +50,8 @@ pub fn run(opts: &Options, plan: &Plan, out: Exporter) -> Result<Summary, Error>
             slot: k,
             epoch,
         };
-        let run = crate::socket_engine(opts, plan, slice)
-            .and_then(|e: SocketEngine| hold::run(opts, plan, slice, e, report, &mut probe));
+        let run = crate::engine_for(opts, plan, slice)
+            .and_then(|e| hold::run(opts, plan, slice, e, report, &mut probe));
         match run {
             Ok(s) if s.success => 0,
             Ok(_) => 1,

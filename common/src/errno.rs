@@ -7,8 +7,8 @@
 /// Errno constants, re-exported so the binaries need no `libc` of their own.
 pub use libc::{
     EACCES, EADDRINUSE, EADDRNOTAVAIL, ECONNABORTED, ECONNREFUSED, ECONNRESET, EHOSTUNREACH,
-    EINPROGRESS, EINVAL, EMFILE, ENETUNREACH, ENFILE, ENOBUFS, ENOMEM, EPERM, EPIPE, EPROTO,
-    ETIMEDOUT,
+    EINPROGRESS, EINVAL, EMFILE, ENETUNREACH, ENFILE, ENOBUFS, ENODEV, ENOENT, ENOMEM, EPERM,
+    EPIPE, EPROTO, ETIMEDOUT,
 };
 
 /// The errno values counted by name; everything else counts as `other`.

@@ -18,6 +18,7 @@
 //! - [`tick`]: the live line's steady interval.
 //! - [`cli`], [`output`]: the flags, parsers and output helpers both binaries share.
 //! - [`nonblock`]: writing to a non-blocking socket.
+//! - [`tun`]: a TUN device, the network interface whose other end is a file descriptor.
 //! - [`fmt`]: human numbers (19.9k, 1.05M, KiB/MiB).
 
 pub mod addr;
@@ -39,3 +40,4 @@ pub mod shm;
 pub mod supervisor;
 pub mod sys;
 pub mod tick;
+pub mod tun;

@@ -29,7 +29,13 @@ does (the last line names the first); bad usage exits 2.";
 /// c10m-server: one epoll (mio) listener that holds as many idle TCP connections as the kernel
 /// lets one process hold, echoes what it is sent, and names the limit when it hits one.
 #[derive(Parser, Debug)]
-#[command(name = "c10m-server", version, after_help = EXAMPLES)]
+#[command(
+    name = "c10m-server",
+    version,
+    after_help = EXAMPLES,
+    mut_arg("json", |a| a.help("JSON lines on stdout: one per interval, and the summary as the last line")),
+    mut_arg("quiet", |a| a.help("No live lines; only the listening line and the summary"))
+)]
 pub struct Cli {
     /// Address to listen on; port 0 picks a free port (the first stdout line names it).
     #[arg(long, default_value = "127.0.0.1:7000", value_parser = parse_listen)]

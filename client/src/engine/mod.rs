@@ -9,20 +9,25 @@
 //!
 //! Offsets: the driver tells [`Io::write`] where in the connection's stream the bytes start and
 //! how much of the echo it has taken, and an engine that knows stream offsets of its own (one
-//! that speaks TCP itself) passes the offset of arriving bytes to [`Handler::on_data`]. The
-//! socket engine ignores the first and passes `None`: the kernel keeps the sequence numbers.
+//! that speaks TCP itself, [`tun`]) passes the offset of arriving bytes to [`Handler::on_data`].
+//! The socket engine ignores the first and passes `None`: the kernel keeps the sequence numbers.
 
 pub mod socket;
+pub mod tun;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-/// The engines there are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The engines there are (`--engine`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
     /// A kernel socket per connection (connect(2), epoll through mio).
+    #[default]
     Socket,
+    /// TCP spoken by the client itself through a TUN device: no kernel socket on the client's
+    /// side, 16 bytes per connection.
+    Tun,
 }
 
 /// How a connect ended at once.
@@ -75,6 +80,10 @@ pub trait Io {
 pub trait Handler {
     /// Whether `slot` is waiting for its handshake.
     fn connecting(&self, slot: u32) -> bool;
+    /// For an engine that keeps the sequence numbers itself: how far the stream of an open
+    /// `slot` was written and echoed (`sent`, `recv`); `None` when the slot holds no open
+    /// connection.
+    fn stream(&self, slot: u32) -> Option<(u32, u32)>;
     /// The handshake of `slot` completed.
     fn on_connected(&mut self, io: &mut dyn Io, slot: u32);
     fn on_connect_failed(&mut self, io: &mut dyn Io, slot: u32, e: OpenError);
@@ -90,4 +99,48 @@ pub trait Handler {
 pub trait Engine: Io {
     /// Waits up to `timeout` for events and reports them all to `h`.
     fn poll(&mut self, timeout: Duration, h: &mut dyn Handler) -> io::Result<()>;
+}
+
+/// Either engine, chosen at run time: the modes take one type.
+pub enum AnyEngine {
+    Socket(socket::SocketEngine),
+    /// Boxed: one per process, and the socket engine stays small.
+    Tun(Box<tun::TunEngine>),
+}
+
+impl Io for AnyEngine {
+    fn open(
+        &mut self,
+        slot: u32,
+        dst: SocketAddr,
+        src: Option<IpAddr>,
+    ) -> Result<Opened, OpenError> {
+        match self {
+            AnyEngine::Socket(e) => e.open(slot, dst, src),
+            AnyEngine::Tun(e) => e.open(slot, dst, src),
+        }
+    }
+
+    fn write(&mut self, slot: u32, offset: u32, recv: u32, data: &[u8]) -> io::Result<usize> {
+        match self {
+            AnyEngine::Socket(e) => e.write(slot, offset, recv, data),
+            AnyEngine::Tun(e) => e.write(slot, offset, recv, data),
+        }
+    }
+
+    fn close(&mut self, slot: u32, how: CloseHow, sent: u32, recv: u32) {
+        match self {
+            AnyEngine::Socket(e) => e.close(slot, how, sent, recv),
+            AnyEngine::Tun(e) => e.close(slot, how, sent, recv),
+        }
+    }
+}
+
+impl Engine for AnyEngine {
+    fn poll(&mut self, timeout: Duration, h: &mut dyn Handler) -> io::Result<()> {
+        match self {
+            AnyEngine::Socket(e) => e.poll(timeout, h),
+            AnyEngine::Tun(e) => e.poll(timeout, h),
+        }
+    }
 }
