@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use c10m_common::addr;
-use c10m_common::cli::{parse_secs, parse_secs_or_zero};
+use c10m_common::cli::{parse_bytes, parse_secs, parse_secs_or_zero};
 use c10m_common::output::OutputArgs;
 use c10m_common::process::Session;
 
@@ -132,6 +132,12 @@ pub struct Cli {
     #[arg(long, value_enum, default_value = "socket")]
     pub engine: Kind,
 
+    /// Stop opening connections when /proc/meminfo's MemAvailable falls below this (BYTES, or
+    /// with K, M, G), hold what is open, and name memory as the limit; 0 = off
+    /// [default: the larger of 1 GiB and 5% of memory].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub min_mem_available: Option<u64>,
+
     /// Print every limit that bounds -n N connections from here (ports per pair x pairs, fds,
     /// files, epoll, memory, TIME_WAIT at --rate, tcp_tw_reuse, conntrack), name the first that
     /// binds, and exit: 0 if none does, 1 if one does. Counts one process unless --processes is given.
@@ -179,6 +185,8 @@ pub struct Ask {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub engine: Kind,
+    /// `--min-mem-available`; `None`: the default, computed from MemTotal at run time.
+    pub min_mem_available: Option<u64>,
     pub mode: Mode,
     pub duration: Duration,
     pub close: Close,
@@ -257,6 +265,7 @@ impl Cli {
             },
             opts: Options {
                 engine: self.engine,
+                min_mem_available: self.min_mem_available,
                 mode: self.mode,
                 duration: self.duration,
                 close: self.close,

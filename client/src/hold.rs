@@ -23,14 +23,15 @@ use c10m_common::histogram::Histogram;
 use c10m_common::probe::Probe;
 use c10m_common::rss::RssTrack;
 use c10m_common::shm::Board;
-use c10m_common::sys;
 use c10m_common::tick::Ticker;
+use c10m_common::{procfs, sys};
 
 use crate::cli::Options;
 use crate::driver::{After, Behaviour, Driver};
 use crate::engine::{CloseHow, Engine, Io};
 use crate::error::Error;
-use crate::export::{Exporter, Line};
+use crate::export::{warn, Exporter, Line};
+use crate::memguard::{self, MemGuard};
 use crate::output::{Summary, SummaryInput, Tick, TickInput};
 use crate::pacing::Pacer;
 use crate::payload::Payload;
@@ -145,6 +146,14 @@ pub fn run<E: Engine>(
     let mut hold_ended_at: Option<Instant> = None;
     let mut last_ping_check = started;
     let mut interrupted = false;
+    let mut guard = MemGuard::new(
+        mem_threshold(opts),
+        procfs::read_meminfo().map_or(0, |m| m.mem_available),
+        0,
+        started,
+    );
+    // What this process opens: `requested`, unless the memory guard stops the ramp first.
+    let mut goal = requested;
 
     loop {
         if sys::stop_requested() {
@@ -152,14 +161,23 @@ pub fn run<E: Engine>(
             break;
         }
         let now = Instant::now();
-        let allowed = pacer.due(now, requested);
+        if guard.due(now) {
+            let available = procfs::read_meminfo().map_or(u64::MAX, |m| m.mem_available);
+            if guard.observe(available, d.stats.open) {
+                goal = d.stats.launched;
+                if let (Some(stop), true) = (guard.stop(), print.is_some() || slice.index == 0) {
+                    warn(&stop.text());
+                }
+            }
+        }
+        let allowed = pacer.due(now, goal);
         while d.stats.launched < allowed && d.stats.connecting < concurrency {
             let (dst, src) = plan.route(slice.global(d.stats.launched));
             d.launch(&mut engine, now, dst, src);
         }
         d.expire_connects(&mut engine, now);
 
-        if !ramp_done && d.stats.launched == requested && d.stats.connecting == 0 {
+        if !ramp_done && d.stats.launched == goal && d.stats.connecting == 0 {
             ramp_done = true;
             let first = d.first_connect.unwrap_or(started);
             elapsed_to_all_s = Some(now.duration_since(first).as_secs_f64());
@@ -206,11 +224,11 @@ pub fn run<E: Engine>(
         if let Some(deadline) = d.next_deadline() {
             wake = wake.min(deadline);
         }
-        if opts.ping_interval.is_some() || (!pacer.unlimited() && d.stats.launched < requested) {
+        if opts.ping_interval.is_some() || (!pacer.unlimited() && d.stats.launched < goal) {
             wake = wake.min(now + Duration::from_millis(5));
         }
         let launch_ready =
-            d.stats.launched < requested && d.stats.connecting < concurrency && pacer.unlimited();
+            d.stats.launched < goal && d.stats.connecting < concurrency && pacer.unlimited();
         let timeout = if launch_ready {
             Duration::ZERO
         } else {
@@ -243,6 +261,7 @@ pub fn run<E: Engine>(
                 Report::Child { board, slot, .. } => {
                     record.stats = d.stats;
                     record.rss = rss;
+                    record.mem_stop = guard.stop().unwrap_or_default();
                     board.store(*slot, &record);
                 }
             }
@@ -258,6 +277,7 @@ pub fn run<E: Engine>(
         record.hold_end_us = us_since(epoch, hold_end);
         record.stats = d.stats;
         record.rss = rss;
+        record.mem_stop = guard.stop().unwrap_or_default();
         board.store(slot, &record);
     }
     let held_s = hold.map_or(0.0, |(start, _)| {
@@ -272,6 +292,14 @@ pub fn run<E: Engine>(
             rss_bytes: rss.now,
             rss_bytes_per_conn: rss.per_conn_at_peak(),
             interrupted,
+            memory_guard: guard.stop(),
         },
     ))
+}
+
+/// `--min-mem-available`, or its default from this machine's memory.
+pub fn mem_threshold(opts: &Options) -> u64 {
+    opts.min_mem_available.unwrap_or_else(|| {
+        memguard::default_threshold(procfs::read_meminfo().map_or(0, |m| m.mem_total))
+    })
 }

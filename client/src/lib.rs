@@ -5,7 +5,8 @@
 //! - [`plan`]: how N connections spread over (source, destination) pairs, and whether they fit.
 //! - [`engine`]: how a connection is opened, written, read and closed ([`engine::socket`]).
 //! - [`driver`]: what every mode and engine shares: connects, timeouts, exchanges, failures.
-//! - [`hold`], [`requests`]: the modes (hold; churn and keep-alive).
+//! - [`hold`], [`requests`]: the modes (hold; churn and keep-alive); [`memguard`] stops a
+//!   ramp before memory runs out.
 //! - [`processes`]: `--processes`: the hold split over children of one supervisor.
 //! - [`stats`] (what is counted), [`output`] (the records scripts read), [`export`] (text and
 //!   JSON renderers).
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod hold;
+pub mod memguard;
 pub mod output;
 pub mod pacing;
 pub mod payload;
@@ -92,6 +94,7 @@ pub fn plan_for(mut ask: Ask, opts: &Options, facts: &Facts, fd_soft: u64) -> Pl
         };
         let mut plan = Plan::new(ask, at_once, limits);
         plan.sources_chosen = chosen;
+        plan.engine = Kind::Tun;
         return plan;
     }
     let limits = Limits {

@@ -12,6 +12,8 @@ use c10m_common::output::{opt_secs3, secs3};
 use c10m_common::procfs::PortCensus;
 
 use crate::cli::{Close, Mode};
+use crate::engine::Kind;
+use crate::memguard::MemStop;
 use crate::plan::{Plan, Warning};
 use crate::stats::Stats;
 
@@ -29,6 +31,8 @@ pub struct PlanLine {
     pub fd_soft: u64,
     pub fd_room: u64,
     pub processes: u64,
+    /// `socket` or `tun`.
+    pub engine: Kind,
     pub warnings: Vec<Warning>,
 }
 
@@ -46,6 +50,7 @@ impl From<&Plan> for PlanLine {
             fd_soft: p.fd_soft,
             fd_room: p.fd_room,
             processes: p.processes,
+            engine: p.engine,
             warnings: p.warnings(),
         }
     }
@@ -190,6 +195,8 @@ pub struct Summary {
     #[serde(serialize_with = "opt_secs3")]
     pub rss_bytes_per_conn: Option<f64>,
     pub interrupted: bool,
+    /// The memory guard stopped the ramp: what it saw (null: it did not).
+    pub memory_guard: Option<MemStop>,
     pub success: bool,
 }
 
@@ -201,6 +208,7 @@ pub struct SummaryInput {
     pub rss_bytes: u64,
     pub rss_bytes_per_conn: Option<f64>,
     pub interrupted: bool,
+    pub memory_guard: Option<MemStop>,
 }
 
 impl Summary {
@@ -229,6 +237,7 @@ impl Summary {
             rss_bytes: i.rss_bytes,
             rss_bytes_per_conn: i.rss_bytes_per_conn,
             interrupted: i.interrupted,
+            memory_guard: i.memory_guard,
             success,
         }
     }

@@ -20,6 +20,7 @@ use c10m_common::addr;
 use c10m_common::kernel::PortRange;
 
 use crate::cli::Ask;
+use crate::engine::Kind;
 
 /// The share of ip_local_port_range one pair may use before connect() slows down.
 pub const KNEE_PERCENT: u64 = 45;
@@ -82,6 +83,8 @@ pub struct Plan {
     pub processes: u64,
     /// Open files the machine still allows (fs.file-max minus fs.file-nr's allocated).
     pub files_free: Option<u64>,
+    /// The engine that makes the connections.
+    pub engine: Kind,
 }
 
 /// A problem the plan foresees, said before the first connect.
@@ -126,6 +129,7 @@ impl Plan {
                 .unwrap_or_else(|| at_once.div_ceil(fd_room.max(1)))
                 .max(1),
             files_free,
+            engine: Kind::Socket,
         };
         if plan.sources.is_empty() {
             plan.sources = plan.default_sources();

@@ -163,6 +163,7 @@ where
             rss_bytes: t.rss.now,
             rss_bytes_per_conn: t.rss.per_conn_at_peak(),
             interrupted,
+            memory_guard: t.mem_stop,
         },
     ))
 }

@@ -67,6 +67,8 @@ pub struct Published {
     pub ramp_done_us: u64,
     /// When its hold ended, before its teardown.
     pub hold_end_us: u64,
+    /// Why the memory guard stopped its ramp (all zero: it did not).
+    pub mem_stop: crate::memguard::MemStop,
 }
 
 // SAFETY: repr(C), u64s and Pod types only.
@@ -93,6 +95,8 @@ pub struct Totals {
     pub last_ramp_done_us: u64,
     /// The first hold end of any child.
     pub first_hold_end_us: Option<u64>,
+    /// The memory guard's stop in a child, with the connections of all children.
+    pub mem_stop: Option<crate::memguard::MemStop>,
 }
 
 impl Totals {
@@ -108,12 +112,18 @@ impl Totals {
                 let first = r.first_connect_us;
                 t.first_connect_us = Some(t.first_connect_us.map_or(first, |f| f.min(first)));
             }
+            if r.mem_stop.tripped() && t.mem_stop.is_none() {
+                t.mem_stop = Some(r.mem_stop);
+            }
             if r.hold_end_us > 0 {
                 t.first_hold_end_us = Some(
                     t.first_hold_end_us
                         .map_or(r.hold_end_us, |f| f.min(r.hold_end_us)),
                 );
             }
+        }
+        if let Some(m) = t.mem_stop.as_mut() {
+            m.at_connections = t.stats.open;
         }
         t
     }

@@ -20,7 +20,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// The engines there are (`--engine`).
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A kernel socket per connection (connect(2), epoll through mio).
     #[default]

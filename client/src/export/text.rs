@@ -5,6 +5,8 @@ use c10m_common::output::stdout_line;
 
 use super::Line;
 use crate::cli::{Close, Mode};
+use crate::engine::tun::addrs as tun_addrs;
+use crate::engine::Kind;
 use crate::output::{Failure, RequestsStart, RequestsSummary, RequestsTick, Summary, Tick};
 use crate::plan::{Plan, Warning, KNEE_PERCENT};
 
@@ -56,6 +58,9 @@ fn span<T: ToString>(addrs: &[T]) -> String {
 }
 
 fn plan(p: &Plan) -> String {
+    if p.engine == Kind::Tun {
+        return tun_plan(p);
+    }
     let warnings = p.warnings();
     let src = if p.sources.is_empty() {
         "none bound (the kernel picks the source address)".to_string()
@@ -98,6 +103,32 @@ fn plan(p: &Plan) -> String {
         lines.push("  fits      yes".into());
     }
     lines.join("\n")
+}
+
+/// The plan of `--engine tun`: no socket, so no port range or fd limit on this side.
+fn tun_plan(p: &Plan) -> String {
+    [
+        format!(
+            "plan: {} connections, TCP spoken through a TUN device (no kernel socket on this side)",
+            fmt::thousands(p.connections)
+        ),
+        format!("  targets   {}", span(&p.targets)),
+        format!(
+            "  sources   {}{} ({} ports each, routed to the device)",
+            span(&p.sources),
+            if p.sources_chosen {
+                ", from 198.19.0.0/16"
+            } else {
+                ""
+            },
+            fmt::thousands(u64::from(tun_addrs::PORTS))
+        ),
+        format!(
+            "  processes {} (one TUN device and one fd each)",
+            p.processes
+        ),
+    ]
+    .join("\n")
 }
 
 fn failure(f: &Failure) -> String {
@@ -183,6 +214,16 @@ fn summary(s: &Summary) -> String {
         s.rss_bytes_per_conn
             .map_or(String::new(), |b| format!(" ({b:.1} bytes per connection)"))
     ));
+    if let Some(m) = &s.memory_guard {
+        lines.push(format!(
+            "  memory guard       stopped at {} connections: MemAvailable {} < {}; ~{} per connection, ~{} more would fit",
+            fmt::thousands(m.at_connections),
+            fmt::bytes(m.mem_available_bytes),
+            fmt::bytes(m.min_mem_available_bytes),
+            fmt::bytes(m.kernel_bytes_per_conn),
+            fmt::thousands(m.more_would_fit)
+        ));
+    }
     lines.push(result(s.success));
     lines.join("\n")
 }

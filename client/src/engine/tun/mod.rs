@@ -310,10 +310,7 @@ impl Wire {
 
     /// SYNs due again.
     fn retransmit(&mut self, now: Instant, h: &mut dyn Handler) {
-        while let Some((slot, attempt)) = self.retries.due(now) {
-            if !h.connecting(slot) {
-                continue;
-            }
+        while let Some((slot, attempt)) = self.retries.due(now, |s| h.connecting(s)) {
             self.stats.syns_retransmitted += 1;
             if self.syn(slot).is_ok() {
                 self.retries.sent(slot, attempt, now);
