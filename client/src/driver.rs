@@ -54,6 +54,9 @@ pub struct Behaviour {
     pub close_lost: CloseHow,
     /// The call named when a held connection fails (`read()`, `read()/write()`).
     pub lost_step: &'static str,
+    /// Print a `failure` line the first time the server closes a connection (hold: it should
+    /// not; churn and keep-alive count it in the summary only).
+    pub announce_eof: bool,
 }
 
 pub struct Driver {
@@ -266,14 +269,6 @@ impl Driver {
         }
     }
 
-    fn fail(&mut self, code: i32, step: &str, e: &io::Error, connect: bool) {
-        if connect {
-            self.stats.connect_failures += 1;
-        }
-        let name = errno::name(code);
-        self.fail_named(name, || Failure::seen(name, code, step, e));
-    }
-
     fn fail_named(&mut self, name: &'static str, line: impl FnOnce() -> Failure) {
         self.stats.failed.add(name, 1);
         if self.first_failure_s.contains_key(name) {
@@ -281,9 +276,18 @@ impl Driver {
         }
         let t = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         self.first_failure_s.insert(name, t);
-        if let Some(out) = self.report {
+        let announce = name != "EOF" || self.how.announce_eof;
+        if let (Some(out), true) = (self.report, announce) {
             out.emit(Line::Failure(&line()));
         }
+    }
+
+    fn fail(&mut self, code: i32, step: &str, e: &io::Error, connect: bool) {
+        if connect {
+            self.stats.connect_failures += 1;
+        }
+        let name = errno::name(code);
+        self.fail_named(name, || Failure::seen(name, code, step, e));
     }
 
     /// Closes every connection still here with `how`.

@@ -75,6 +75,7 @@ pub fn behaviour(opts: &Options) -> Behaviour {
         after: After::Idle,
         close_lost: CloseHow::Fin,
         lost_step: "read()",
+        announce_eof: true,
     }
 }
 

@@ -151,7 +151,21 @@ impl Failure {
         }
     }
 
-    /// A failure known only by its name (seen by a `--processes` child).
+    /// A failure a `--processes` child saw, known to the parent only by its name.
+    pub fn aggregated(name: &str) -> Failure {
+        let meaning = c10m_common::errno::KNOWN
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map_or("see the summary", |(code, _)| {
+                c10m_common::errno::meaning(*code)
+            });
+        Failure {
+            meaning: meaning.into(),
+            ..Failure::named(name)
+        }
+    }
+
+    /// A failure known only by its name (the server's EOF).
     pub fn named(name: &str) -> Failure {
         let meaning = match name {
             "EOF" => EOF_MEANING,
@@ -319,6 +333,7 @@ pub struct RequestsSummary {
     pub opened: u64,
     pub failed: ErrnoCounts,
     /// Seconds from the start to the first failure of each kind.
+    #[serde(serialize_with = "c10m_common::output::map_secs3")]
     pub first_failure_s: std::collections::BTreeMap<String, f64>,
     pub echo_mismatches: u64,
     pub latency_p50_us: Option<u64>,

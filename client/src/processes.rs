@@ -110,7 +110,7 @@ where
         peak_open = peak_open.max(t.stats.open);
         for (name, _) in t.stats.failed.iter() {
             if seen.insert(name) {
-                out.emit(Line::Failure(&Failure::named(name)));
+                out.emit(Line::Failure(&Failure::aggregated(name)));
             }
         }
         if hold_started.is_none() && gate_opens(t.ramp_done, died_before_ramp, n) {

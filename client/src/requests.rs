@@ -70,6 +70,7 @@ pub fn behaviour(opts: &Options) -> Behaviour {
         },
         close_lost: close_how(opts.close),
         lost_step: "read()/write()",
+        announce_eof: false,
     }
 }
 

@@ -111,6 +111,20 @@ pub fn secs3<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     write3(Some(*v), s)
 }
 
+/// `serialize_with` for a map of names to `f64` (see [`write3`]).
+pub fn map_secs3<S: serde::Serializer>(
+    m: &std::collections::BTreeMap<String, f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    struct F(f64);
+    impl Serialize for F {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            write3(Some(self.0), s)
+        }
+    }
+    s.collect_map(m.iter().map(|(k, v)| (k, F(*v))))
+}
+
 /// `serialize_with` for an `Option<f64>` field (see [`write3`]).
 pub fn opt_secs3<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
     write3(*v, s)

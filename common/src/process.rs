@@ -194,6 +194,16 @@ pub fn unshare_network_namespace() -> io::Result<()> {
     Ok(())
 }
 
+/// Moves this process into the network namespace `ns` refers to (an fd of
+/// `/var/run/netns/NAME`, as `ip netns add` makes them): `setns(fd, CLONE_NEWNET)`. Needs
+/// CAP_SYS_ADMIN. One system call, async-signal-safe: it may run in a `pre_exec` hook.
+pub fn enter_network_namespace(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns takes an fd the caller keeps open and a flag word.
+    cvt(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+    Ok(())
+}
+
 /// Tests that fork hold this: [`reap_any`] in one test could otherwise reap another's child.
 #[cfg(test)]
 pub(crate) fn fork_lock() -> std::sync::MutexGuard<'static, ()> {

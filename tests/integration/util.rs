@@ -9,7 +9,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -193,6 +193,23 @@ impl Proc {
     /// loopback interface that is down exists, so that no packet can leave the machine whatever
     /// the binary does (for tests that hand it a non-loopback address).
     pub fn try_spawn(name: &str, args: &[String], offline: bool) -> io::Result<Proc> {
+        Proc::spawn_with(name, args, offline, None)
+    }
+
+    /// Starts `name` inside the network namespace `ns`.
+    pub fn spawn_in(ns: &Netns, name: &str, args: &[&str]) -> Proc {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Proc::spawn_with(name, &args, false, Some(ns))
+            .unwrap_or_else(|e| panic!("cannot start {name} in {}: {e}", ns.name))
+    }
+
+    fn spawn_with(
+        name: &str,
+        args: &[String],
+        offline: bool,
+        ns: Option<&Netns>,
+    ) -> io::Result<Proc> {
+        let ns_fd = ns.map(|n| n.file.as_raw_fd());
         let mut cmd = Command::new(bin(name));
         cmd.args(args)
             .stdin(Stdio::null())
@@ -207,6 +224,10 @@ impl Proc {
                 process::set_parent_death_signal(SIGKILL)?;
                 if offline {
                     process::unshare_network_namespace()?;
+                }
+                if let Some(fd) = ns_fd {
+                    // SAFETY: the namespace's file stays open in the parent until spawn returns.
+                    process::enter_network_namespace(BorrowedFd::borrow_raw(fd))?;
                 }
                 Ok(())
             });
@@ -426,6 +447,108 @@ pub fn u(v: &Value, key: &str) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Network namespaces
+
+/// A throwaway network namespace made by `ip netns add`, with `lo` up and 198.18.0.1/32 on it
+/// (the benchmarking range, for the servers a TUN client reaches); deleted on drop, with every
+/// process still in it killed first.
+pub struct Netns {
+    pub name: String,
+    file: std::fs::File,
+}
+
+/// The server address in a [`Netns`].
+pub const NETNS_SERVER: &str = "198.18.0.1";
+
+fn ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+impl Netns {
+    /// A new namespace; `Err` says why there can be none here (not root, no `ip netns`).
+    pub fn new() -> io::Result<Netns> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("c10m-test-{}-{n}", std::process::id());
+        ip(&["netns", "add", &name])?;
+        let ns = Netns {
+            file: std::fs::File::open(format!("/var/run/netns/{name}"))?,
+            name,
+        };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
+        ip(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            &format!("{NETNS_SERVER}/32"),
+            "dev",
+            "lo",
+        ])?;
+        Ok(ns)
+    }
+
+    /// A new namespace, or `None` after saying visibly why the test is skipped.
+    pub fn or_skip() -> Option<Netns> {
+        match Netns::new() {
+            Ok(ns) => Some(ns),
+            Err(e) => {
+                skip(&format!(
+                    "needs a network namespace (root and ip netns): {e}"
+                ));
+                None
+            }
+        }
+    }
+
+    /// `/proc/net/sockstat` as seen inside the namespace.
+    pub fn sockstat(&self) -> c10m_common::procfs::SockStat {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "cat", "/proc/net/sockstat"])
+            .output()
+            .expect("ip netns exec cat /proc/net/sockstat");
+        c10m_common::procfs::parse_sockstat(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// The interfaces of the namespace, as `ip -o link` names them.
+    pub fn links(&self) -> Vec<String> {
+        let out = Command::new("ip")
+            .args(["-n", &self.name, "-o", "link"])
+            .output()
+            .expect("ip -o link");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| Some(l.split(':').nth(1)?.trim().to_string()))
+            .collect()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    let _ = process::signal(pid, SIGKILL);
+                }
+            }
+        }
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The server
 
 /// A running `c10m-server --listen 127.0.0.1:0 --json --stats-interval 0.2 ARGS`: its address,
@@ -438,18 +561,26 @@ pub struct ServerGuard {
 
 impl ServerGuard {
     pub fn start(args: &[&str]) -> ServerGuard {
-        let mut all: Vec<String> = [
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-            "--stats-interval",
-            "0.2",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ServerGuard::start_at(None, args)
+    }
+
+    /// The same, listening on [`NETNS_SERVER`] inside `ns`.
+    pub fn start_in(ns: &Netns, args: &[&str]) -> ServerGuard {
+        ServerGuard::start_at(Some(ns), args)
+    }
+
+    fn start_at(ns: Option<&Netns>, args: &[&str]) -> ServerGuard {
+        let listen = match ns {
+            Some(_) => format!("{NETNS_SERVER}:0"),
+            None => "127.0.0.1:0".to_string(),
+        };
+        let mut all: Vec<String> = ["--listen", &listen, "--json", "--stats-interval", "0.2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         all.extend(args.iter().map(|s| s.to_string()));
-        let mut proc = Proc::spawn("c10m-server", &all);
+        let mut proc = Proc::spawn_with("c10m-server", &all, false, ns)
+            .unwrap_or_else(|e| panic!("cannot start c10m-server: {e}"));
         let pid = proc.pid();
         let ready = wait_until(Duration::from_secs(10), || {
             proc.stdout().contains('\n') || proc.try_status().is_some()

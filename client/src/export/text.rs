@@ -7,7 +7,9 @@ use super::Line;
 use crate::cli::{Close, Mode};
 use crate::engine::tun::addrs as tun_addrs;
 use crate::engine::Kind;
-use crate::output::{Failure, RequestsStart, RequestsSummary, RequestsTick, Summary, Tick};
+use crate::output::{
+    Failure, RequestsStart, RequestsSummary, RequestsTick, Summary, Tick, EOF_MEANING,
+};
 use crate::plan::{Plan, Warning, KNEE_PERCENT};
 
 pub fn emit(line: Line<'_>) {
@@ -134,7 +136,9 @@ fn tun_plan(p: &Plan) -> String {
 fn failure(f: &Failure) -> String {
     match (&f.step, &f.message) {
         (Some(step), Some(msg)) => format!("first {} from {step}: {msg}: {}", f.errno, f.meaning),
-        _ if f.errno == "EOF" => format!("first EOF from read(): {}", f.meaning),
+        _ if f.errno == "EOF" && f.meaning == EOF_MEANING => {
+            format!("first EOF from read(): {}", f.meaning)
+        }
         _ => format!("first {}: {}", f.errno, f.meaning),
     }
 }
