@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN   := target/release
 
-.PHONY: all build demo test lint fmt clean help bench bench-connect bench-ramp lab
+.PHONY: all build demo test lint fmt clean help bench bench-tun bench-connect bench-ramp lab
 
 all: build
 
@@ -11,6 +11,7 @@ help:
 	@echo "make demo    one server process filled to its fd limit by one client, on loopback (< 1 min)"
 	@echo "make test    unit and integration tests (what CI runs)"
 	@echo "make bench   BENCH_CONNS (default 1,000,000) held 30 s with pings, vs the C floor; writes bench/results/latest/"
+	@echo "make bench-tun  BENCH_CONNS (default 3,000,000) to c10m-server from the TUN client in a namespace, vs the floor server"
 	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-ramp  the ramp to BENCH_CONNS alone, c10m vs the C floor, BENCH_ROUNDS alternating rounds, wall and CPU"
 	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 3 min, root)"
@@ -30,6 +31,9 @@ test: build
 
 bench: build
 	python3 scripts/bench.py
+
+bench-tun: build
+	BENCH_ENGINE=tun python3 scripts/bench.py
 
 bench-connect: build
 	scripts/bench-connect.sh

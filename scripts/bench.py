@@ -8,8 +8,16 @@ everything down, and writes bench/results/latest/ (and a dated copy):
 Then, in the same run, the kernel's floor (../shared/floor, a minimal C epoll pair) opens the
 same N, and the summary reports c10m's ramp against it.
 
+With BENCH_ENGINE=tun (make bench-tun) the client speaks TCP itself through a TUN device
+(c10m-client --engine tun): everything runs in a throwaway network namespace, the server on
+198.18.0.1, the client from 198.19.0.0/16, BENCH_CONNS defaults to 3,000,000 connections, and
+the floor is the C epoll server's processes driven by the same TUN client. No kernel socket on
+the client's side: the machine's memory goes to the server's sockets. Before it starts, the
+bench refuses an N that MemAvailable cannot hold at the measured cost per connection.
+
 Environment:
   BENCH_CONNS=1000000  BENCH_HOLD=30  BENCH_PING=30  BENCH_FLOOR=1 (0 skips the floor)
+  BENCH_ENGINE=socket|tun  C10M_BIN=target/release (where the binaries are)
   BENCH_SERVER='CMD {port}'  point the client at another server instead (e.g. the floor's srv)
   BENCH_OUT=bench/results  FLOOR_SRC=../shared/floor
 
@@ -29,12 +37,21 @@ import sys
 import tempfile
 import time
 
-from procutil import (KERNEL_CACHES, CpuWindow, Lines, log, machine, meminfo_slab, parse_sockstat,
-                      read, slabinfo, tree_cpu_s, tree_rss)
+from lab.netns import Netns
+from procutil import (KERNEL_CACHES, CpuWindow, Lines, log, machine, meminfo_slab, parse_meminfo,
+                      parse_sockstat, read, slabinfo, tree_cpu_s, tree_rss)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")
-N = int(os.environ.get("BENCH_CONNS", "1000000"))
+BIN = os.environ.get("C10M_BIN", os.path.join(ROOT, "target", "release"))
+ENGINE = os.environ.get("BENCH_ENGINE", "socket")
+TUN = ENGINE == "tun"
+N = int(os.environ.get("BENCH_CONNS", "3000000" if TUN else "1000000"))
+# The TUN bench's namespace, and the address its servers listen on.
+NETNS = None
+HOST = "198.18.0.1" if TUN else "127.0.0.1"
+# Kernel memory per server socket the TUN bench plans with: one socket of the loopback pair's
+# 9,984.6 B measured by `make bench` at 1,000,000 (docs/results.md), plus user space both sides.
+TUN_BYTES_PER_CONN = 5_100 + 24 + 16
 HOLD = float(os.environ.get("BENCH_HOLD", "30"))
 PING = float(os.environ.get("BENCH_PING", "30"))
 RUN_FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"
@@ -45,8 +62,15 @@ procs = []          # everything started, killed on any exit
 restore = []        # (path, old value) of global sysctls changed
 
 
+def in_ns(cmd):
+    """`cmd` run inside the TUN bench's namespace (as it is, without one)."""
+    return NETNS.exec_cmd(cmd) if NETNS else cmd
+
+
 def sockstat_inuse():
-    """TCP sockets in use, IPv4 and IPv6 together."""
+    """TCP sockets in use, IPv4 and IPv6 together (of the bench's namespace, if it has one)."""
+    if NETNS:
+        return NETNS.sockstat().get("inuse", 0)
     total = 0
     for p, proto in (("/proc/net/sockstat", "TCP"), ("/proc/net/sockstat6", "TCP6")):
         try:
@@ -86,6 +110,7 @@ def stop(p, sig=signal.SIGTERM, timeout=60):
 
 
 def cleanup(*_):
+    global NETNS
     for p in procs:
         if p.poll() is None:
             try:
@@ -100,6 +125,10 @@ def cleanup(*_):
         except OSError as e:
             log(f"could not restore {path} to {old.strip()}: {e}")
     restore.clear()
+    if NETNS:
+        NETNS.delete()
+        log(f"deleted network namespace {NETNS.name}")
+        NETNS = None
 
 
 def ensure_file_max(needed):
@@ -119,7 +148,7 @@ def settle(timeout=90):
     deferred frees) that would otherwise slow whichever run comes next."""
     t0 = time.time()
     while time.time() - t0 < timeout:
-        st = parse_sockstat(read("/proc/net/sockstat")).get("TCP", {})
+        st = NETNS.sockstat() if NETNS else parse_sockstat(read("/proc/net/sockstat")).get("TCP", {})
         if st.get("tw", 0) == 0 and st.get("orphan", 0) == 0 and st.get("inuse", 0) < 1000:
             break
         time.sleep(1.0)
@@ -137,14 +166,14 @@ def run_c10m(work):
         server_pid_for_rss = server.pid
         server_rss0 = tree_rss(server.pid)
     else:
-        server = start([f"{BIN}/c10m-server", "--listen", f"127.0.0.1:{port}", "--workers", "auto",
-                        "--max-conns", str(N), "--json"], "server", f"{work}/server.err")
+        server = start(in_ns([f"{BIN}/c10m-server", "--listen", f"{HOST}:{port}", "--workers", "auto",
+                              "--max-conns", str(N), "--json"]), "server", f"{work}/server.err")
         server_out = Lines(server, "server")
         if not server_out.wait_for("listening on", 30):
             raise SystemExit("c10m-server did not start: " + read(f"{work}/server.err")[-2000:])
         server_pid_for_rss, server_rss0 = None, 0
-    client = start([f"{BIN}/c10m-client", "--target", f"127.0.0.1:{port}", "-n", str(N),
-                    "--hold", str(HOLD), "--ping-interval", str(PING), "--json"],
+    client = start(in_ns([f"{BIN}/c10m-client", "--target", f"{HOST}:{port}", "-n", str(N),
+                          "--hold", str(HOLD), "--ping-interval", str(PING), "--json"] + tun_args()),
                    "client", f"{work}/client.err")
     client_out = Lines(client, "client")
     cpu_window, ramp_cpu, hold_cpu, hold_t0 = CpuWindow().start(), None, None, 0.0
@@ -236,11 +265,18 @@ def run_c10m(work):
     }, rows
 
 
+def tun_args():
+    """What the client needs for the TUN engine."""
+    return ["--engine", "tun", "--allow-remote", "--concurrency", "20000"] if TUN else []
+
+
 def run_floor(work):
     """The kernel's floor: the same N through a minimal C epoll pair, same layout of processes."""
     if not (os.path.exists(f"{FLOOR_SRC}/srv.c") and shutil.which("gcc")):
         log(f"SKIPPED floor: {FLOOR_SRC}/srv.c or gcc missing")
         return None
+    if TUN:
+        return run_floor_tun(work)
     for name in ("srv", "cli"):
         subprocess.run(["gcc", "-O2", "-o", f"{work}/floor-{name}", f"{FLOOR_SRC}/{name}.c"], check=True)
     port = free_port()
@@ -274,6 +310,52 @@ def run_floor(work):
         stop(s, signal.SIGINT, 60)
     return {"processes_per_side": procs_n, "ramp_s": round(done_at - t0, 2) if done_at else None,
             "ramp_cpu": ramp_cpu}
+
+
+def run_floor_tun(work):
+    """The floor of the TUN bench: the C epoll server's processes (SO_REUSEPORT) in the
+    namespace, the same N opened by the same TUN client; the ramp only (the floor does not
+    echo)."""
+    subprocess.run(["gcc", "-O2", "-o", f"{work}/floor-srv", f"{FLOOR_SRC}/srv.c"], check=True)
+    port = free_port()
+    procs_n = max(1, math.ceil(N / 18_000))
+    servers = [start(in_ns([f"{work}/floor-srv", str(port), HOST, "1", "19900"]), "floor-srv",
+                     f"{work}/fsrv{i}.err") for i in range(procs_n)]
+    time.sleep(1.0)
+    cpu_window = CpuWindow().start()
+    client = start(in_ns([f"{BIN}/c10m-client", "--target", f"{HOST}:{port}", "-n", str(N),
+                          "--hold", "1", "--json"] + tun_args()), "client", f"{work}/fclient.err")
+    out = Lines(client, "client")
+    ramp_cpu = None
+    deadline = time.time() + 600
+    while client.poll() is None and time.time() < deadline:
+        if ramp_cpu is None and out.last.get("tick", {}).get("established", 0) >= N:
+            ramp_cpu = ramp_cpu_record(cpu_window, [s.pid for s in servers], [client.pid])
+        time.sleep(0.2)
+    stop(client, signal.SIGINT, 60)
+    out.thread.join(5)
+    for s in servers:
+        stop(s, signal.SIGINT, 60)
+    csum = out.last.get("summary", {})
+    return {"processes_per_side": procs_n, "ramp_s": csum.get("elapsed_to_all_s"),
+            "established": csum.get("established"), "ramp_cpu": ramp_cpu}
+
+
+def tun_fits():
+    """Refuses, before anything starts, an N this machine's memory cannot hold at the cost per
+    connection the TUN bench measured, with the N that would fit."""
+    m = parse_meminfo(read("/proc/meminfo"))
+    total, available = m.get("MemTotal", 0) * 1024, m.get("MemAvailable", 0) * 1024
+    guard = max(1 << 30, total // 20)
+    room = available - guard
+    fits = max(room // TUN_BYTES_PER_CONN, 0)
+    if N > fits:
+        raise SystemExit(
+            f"bench: {N:,} connections need ~{N * TUN_BYTES_PER_CONN / 2**30:.1f} GiB "
+            f"({TUN_BYTES_PER_CONN:,} B each) and MemAvailable leaves {room / 2**30:.1f} GiB above "
+            f"the client's memory guard: at most {fits:,} fit here; run BENCH_CONNS={fits // 100_000 * 100_000}")
+    log(f"memory: {N:,} x {TUN_BYTES_PER_CONN:,} B = {N * TUN_BYTES_PER_CONN / 2**30:.1f} GiB of "
+        f"{room / 2**30:.1f} GiB available above the guard")
 
 
 def top_others(rec):
@@ -335,8 +417,13 @@ def main():
     if not os.path.exists(f"{BIN}/c10m-client"):
         raise SystemExit("build first: make build")
     work = tempfile.mkdtemp(prefix="c10m-bench-")
+    global NETNS
     try:
-        ensure_file_max(2 * N + 100_000)
+        if TUN:
+            tun_fits()
+            NETNS = Netns("bench", addrs=[HOST], sysctls={"net.core.somaxconn": 65535})
+        # Loopback: both ends' descriptors; TUN: the server's alone.
+        ensure_file_max((1 if TUN else 2) * N + 100_000)
         log(f"bench: {N:,} connections, hold {HOLD:g} s, ping every {PING:g} s; machine: {machine()}")
         # The floor runs before and after: the first run on a machine pays for growing the
         # kernel's slab caches, so one order alone would favour whoever goes second.
@@ -368,7 +455,8 @@ def main():
             summary["ramp_cpu_ratio_c10m_over_floor"] = round(
                 summary["ramp_cpu"]["cpu_run_s"] / (sum(floor_cpu) / len(floor_cpu)), 3)
         summary["machine"] = machine()
-        summary["command"] = f"BENCH_CONNS={N} make bench"
+        summary["engine"] = ENGINE
+        summary["command"] = f"BENCH_CONNS={N} make bench" + ("-tun" if TUN else "")
         summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
     finally:
         cleanup()
@@ -412,8 +500,10 @@ def main():
                       f"{fc['server_cpu_s']} s / {fc['client_cpu_s']} s / {fc['cpu_run_s']} s / {fc['cpu_others_s']} s |")
     if summary.get("ramp_cpu_ratio_c10m_over_floor"):
         md.append(f"| ramp_cpu_ratio_c10m_over_floor (CPU of the run itself) | {summary['ramp_cpu_ratio_c10m_over_floor']} |")
+    # With the TUN engine only the server's socket is in the kernel: "per pair" is per connection.
+    per = "per connection (server socket only)" if TUN else "per pair"
     for k, v in sorted(summary["kernel_bytes_per_pair_by_cache"].items(), key=lambda kv: -kv[1]):
-        md.append(f"| kernel bytes per pair in slab cache `{k}` | {v} |")
+        md.append(f"| kernel bytes {per} in slab cache `{k}` | {v} |")
     md.append("")
     md.append(f"Machine: {summary['machine']}. Command: `{summary['command']}`. Date: {summary['date']}.")
     with open(f"{dated}/summary.md", "w") as f:
