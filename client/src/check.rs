@@ -16,6 +16,7 @@ use c10m_common::check::{self, ClientAsk, Facts};
 use c10m_common::fmt::thousands;
 
 use crate::cli::{Close, Config, Mode};
+use crate::engine::Kind;
 
 /// The `asked` object of `--check --json`: what the check was computed for.
 #[derive(Serialize)]
@@ -60,7 +61,12 @@ pub fn run(config: &Config) -> ExitCode {
             Close::Wait => check::Close::Wait,
         },
     };
-    let rows = check::client_rows(&facts, &check_ask);
+    let rows = if opts.engine == Kind::Tun {
+        let guard = crate::hold::mem_threshold(opts);
+        check::tun_client_rows(&facts, concurrent, guard)
+    } else {
+        check::client_rows(&facts, &check_ask)
+    };
     let sources = match (plan.sources.first(), plan.sources.last()) {
         (Some(a), Some(b)) if plan.sources.len() > 1 => format!(
             "from {a} .. {b}{}",

@@ -28,7 +28,7 @@ use c10m_common::{procfs, sys};
 
 use crate::cli::Options;
 use crate::driver::{After, Behaviour, Driver};
-use crate::engine::{CloseHow, Engine, Io};
+use crate::engine::{CloseHow, Engine, Io, Kind};
 use crate::error::Error;
 use crate::export::{warn, Exporter, Line};
 use crate::memguard::{self, MemGuard};
@@ -45,6 +45,10 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 const MAX_PINGS_PER_CALL: f64 = 4096.0;
 /// How long, after the hold, the client waits for the echoes of pings still in flight.
 pub const PING_DRAIN: Duration = Duration::from_secs(5);
+/// With the TUN engine, the most pings in flight at once. Every echo comes back through the
+/// device's queue (txqueuelen 65,536 packets): more pings in flight than the client reads in
+/// time would queue for seconds and then be dropped, so pings wait for room instead.
+pub const TUN_PINGS_IN_FLIGHT: u64 = 16_384;
 
 /// Where the loop's measurements go.
 #[derive(Clone, Copy)]
@@ -212,7 +216,10 @@ pub fn run<E: Engine>(
                 break;
             }
         }
-        if let (Some(interval), Some(_), None) = (opts.ping_interval, hold, hold_ended_at) {
+        let room_to_ping = opts.engine != Kind::Tun || d.stats.busy < TUN_PINGS_IN_FLIGHT;
+        if let (Some(interval), Some(_), None, true) =
+            (opts.ping_interval, hold, hold_ended_at, room_to_ping)
+        {
             let dt = now.duration_since(last_ping_check).as_secs_f64();
             pinger.due(&mut d, &mut engine, dt / interval.as_secs_f64());
         }

@@ -33,7 +33,7 @@
 //!   reads the same [`Facts`].
 //! - [`row`]: one limit ([`Row`]) and [`first_binding`].
 //! - [`shared`]: the rows both roles have (fds, files, epoll watches, memory, conntrack).
-//! - [`server`], [`client`]: each role's rules.
+//! - [`server`], [`client`]: each role's rules; [`tun`]: the client's with `--engine tun`.
 //! - [`render`]: the table and the JSON object.
 
 mod client;
@@ -42,12 +42,14 @@ mod render;
 mod row;
 mod server;
 mod shared;
+mod tun;
 
 pub use client::{client_rows, ClientAsk, Close};
 pub use facts::{Conntrack, Facts};
 pub use render::{print, render, table_lines, verdict_line, CheckJson};
 pub use row::{first_binding, Row, Unit};
 pub use server::{server_rows, Procs, ServerAsk};
+pub use tun::{tun_client_rows, TUN_CLIENT_BYTES_PER_CONN};
 
 /// Kernel slab per idle connection **pair** on loopback (two sockets: TCP, sock_inode_cache,
 /// dentry, filp, eventpoll_epi and small caches), measured by `BENCH_CONNS=1000000 make bench` on
