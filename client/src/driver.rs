@@ -100,6 +100,12 @@ impl Driver {
         stamp_us(self.started.elapsed().as_micros())
     }
 
+    /// The ramp is over: the connect deadlines' queue gives its memory back.
+    pub fn ramp_done(&mut self, io: &mut dyn Io, now: Instant) {
+        self.expire_connects(io, now);
+        self.timeouts.shrink();
+    }
+
     /// The earliest connect deadline queued (possibly a stale one: waking early is harmless).
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timeouts.next_deadline()

@@ -184,6 +184,8 @@ pub fn run<E: Engine>(
 
         if !ramp_done && d.stats.launched == goal && d.stats.connecting == 0 {
             ramp_done = true;
+            d.ramp_done(&mut engine, now);
+            engine.ramp_done();
             let first = d.first_connect.unwrap_or(started);
             elapsed_to_all_s = Some(now.duration_since(first).as_secs_f64());
             rss.observe(d.stats.open, probe.read().rss_bytes);

@@ -17,6 +17,11 @@ impl ConnectTimeouts {
         self.0.push_back((deadline, key, attempt));
     }
 
+    /// Gives back the memory of a ramp's connects (call when none is pending).
+    pub fn shrink(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
     /// The earliest deadline still queued (possibly a stale one: waking early is harmless).
     pub fn next_deadline(&self) -> Option<Instant> {
         self.0.front().map(|e| e.0)

@@ -110,6 +110,9 @@ pub trait Handler {
 pub trait Engine: Io {
     /// Waits up to `timeout` for events and reports them all to `h`.
     fn poll(&mut self, timeout: Duration, h: &mut dyn Handler) -> io::Result<()>;
+
+    /// Every connect of the ramp has ended: memory kept for handshakes in flight may go.
+    fn ramp_done(&mut self) {}
 }
 
 /// Either engine, chosen at run time: the modes take one type.
@@ -152,6 +155,13 @@ impl Engine for AnyEngine {
         match self {
             AnyEngine::Socket(e) => e.poll(timeout, h),
             AnyEngine::Tun(e) => e.poll(timeout, h),
+        }
+    }
+
+    fn ramp_done(&mut self) {
+        match self {
+            AnyEngine::Socket(e) => e.ramp_done(),
+            AnyEngine::Tun(e) => e.ramp_done(),
         }
     }
 }

@@ -417,4 +417,8 @@ impl Engine for TunEngine {
         self.wire.retransmit(Instant::now(), h);
         Ok(())
     }
+
+    fn ramp_done(&mut self) {
+        self.wire.retries.shrink();
+    }
 }

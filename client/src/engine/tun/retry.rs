@@ -69,6 +69,12 @@ impl Retries {
         None
     }
 
+    /// Drops every entry and gives their memory back: call once no handshake is in flight.
+    pub fn shrink(&mut self) {
+        self.first = VecDeque::new();
+        self.later = BinaryHeap::new();
+    }
+
     pub fn len(&self) -> usize {
         self.first.len() + self.later.len()
     }
