@@ -10,6 +10,7 @@ use c10m_common::cli::{parse_bytes, parse_secs, parse_secs_or_zero};
 use c10m_common::output::OutputArgs;
 use c10m_common::process::Session;
 
+use crate::engine::tun::Handshake;
 use crate::engine::Kind;
 
 const EXAMPLES: &str = "\
@@ -132,6 +133,12 @@ pub struct Cli {
     #[arg(long, value_enum, default_value = "socket")]
     pub engine: Kind,
 
+    /// With --engine tun: full (SYN, SYN-ACK, ACK), or none (SYNs only, each SYN-ACK counted as
+    /// the server's answer and never acknowledged: the SYN-flood pattern, half-open requests in
+    /// the server's SYN queue; bounded by -n, --rate and --hold like every run).
+    #[arg(long, value_enum, default_value = "full")]
+    pub handshake: Handshake,
+
     /// Stop opening connections when /proc/meminfo's MemAvailable falls below this (BYTES, or
     /// with K, M, G), hold what is open, and name memory as the limit; 0 = off
     /// [default: the larger of 1 GiB and 5% of memory].
@@ -185,6 +192,7 @@ pub struct Ask {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub engine: Kind,
+    pub handshake: Handshake,
     /// `--min-mem-available`; `None`: the default, computed from MemTotal at run time.
     pub min_mem_available: Option<u64>,
     pub mode: Mode,
@@ -243,6 +251,16 @@ impl Cli {
         {
             return Err("--ping-interval, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
         }
+        if self.handshake == Handshake::None {
+            if self.engine != Kind::Tun {
+                return Err("--handshake none goes with --engine tun (a kernel socket always completes its handshake)".into());
+            }
+            if self.ping_interval.is_some() {
+                return Err(
+                    "--handshake none opens no connection to ping: drop --ping-interval".into(),
+                );
+            }
+        }
         if self.engine == Kind::Tun {
             if self.mode != Mode::Hold {
                 return Err("--engine tun goes with --mode hold".into());
@@ -265,6 +283,7 @@ impl Cli {
             },
             opts: Options {
                 engine: self.engine,
+                handshake: self.handshake,
                 min_mem_available: self.min_mem_available,
                 mode: self.mode,
                 duration: self.duration,

@@ -40,7 +40,7 @@ use std::net::IpAddr;
 
 use crate::cli::{Ask, Config, Mode, Options};
 use crate::engine::socket::{SocketEngine, SocketOpts};
-use crate::engine::tun::{addrs as tun_addrs, TunEngine};
+use crate::engine::tun::{addrs as tun_addrs, Handshake, TunEngine};
 use crate::engine::{AnyEngine, Kind};
 use crate::error::Error;
 use crate::export::{warn, Exporter, Line};
@@ -110,7 +110,7 @@ pub fn plan_for(mut ask: Ask, opts: &Options, facts: &Facts, fd_soft: u64) -> Pl
 pub fn engine_for(opts: &Options, plan: &Plan, slice: Slice) -> Result<AnyEngine, Error> {
     match opts.engine {
         Kind::Socket => socket_engine(opts, plan, slice).map(AnyEngine::Socket),
-        Kind::Tun => tun_engine(plan, slice).map(|e| AnyEngine::Tun(Box::new(e))),
+        Kind::Tun => tun_engine(opts, plan, slice).map(|e| AnyEngine::Tun(Box::new(e))),
     }
 }
 
@@ -131,7 +131,7 @@ pub fn check_tun_plan(plan: &Plan) -> Result<(), Error> {
 }
 
 /// The TUN engine for `slice` of `plan`: its own device, and its own share of the addresses.
-fn tun_engine(plan: &Plan, slice: Slice) -> Result<TunEngine, Error> {
+fn tun_engine(opts: &Options, plan: &Plan, slice: Slice) -> Result<TunEngine, Error> {
     let per = plan.sources.len() / slice.of.max(1) as usize;
     let mine = plan.sources[slice.index as usize * per..(slice.index as usize + 1) * per]
         .iter()
@@ -141,7 +141,7 @@ fn tun_engine(plan: &Plan, slice: Slice) -> Result<TunEngine, Error> {
         })
         .collect();
     let capacity = slice.count(plan.connections) as usize;
-    TunEngine::new(mine, &plan.targets, capacity).map_err(Error::Tun)
+    TunEngine::new(mine, &plan.targets, capacity, opts.handshake).map_err(Error::Tun)
 }
 
 /// The socket engine for `slice` of `plan`.
@@ -171,6 +171,9 @@ pub fn run(config: Config) -> Result<bool, Error> {
     let plan = plan_for(ask, &opts, &facts, grant.soft);
     if opts.engine == Kind::Tun {
         check_tun_plan(&plan)?;
+        if opts.handshake == Handshake::None {
+            warn("--handshake none: SYNs only; \"established\" counts the SYN-ACKs the server answered, each left half-open until the teardown resets it");
+        }
     }
     if opts.mode != Mode::Hold {
         out.emit(Line::RequestsStart(

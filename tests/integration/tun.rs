@@ -214,3 +214,49 @@ fn the_memory_guard_stops_the_ramp_and_says_so() {
     assert!(run.stderr.contains("memory guard"), "{}", run.stderr);
     drop(server);
 }
+
+/// SYN_RECV sockets (half-open requests) in `ns`, as `ss` lists them.
+fn half_open(ns: &Netns) -> usize {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &ns.name, "ss", "-Htan", "state", "syn-recv",
+        ])
+        .output()
+        .expect("ss");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn handshake_none_leaves_half_open_requests_until_the_teardown() {
+    let _g = util::shared();
+    let Some(ns) = Netns::or_skip() else { return };
+    let server = ServerGuard::start_in(&ns, &[]);
+    let client = tun_client(
+        &ns,
+        &server,
+        &["--handshake", "none", "-n", "200", "--hold", "2"],
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || half_open(&ns) == 200),
+        "expected 200 SYN_RECV requests, ss shows {}",
+        half_open(&ns)
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || server_conns(&server).is_some()),
+        "the server ticks every second"
+    );
+    assert_eq!(
+        server_conns(&server),
+        Some(0),
+        "nothing completed, nothing accepted"
+    );
+    let run = client.wait(Duration::from_secs(20));
+    assert_eq!(u(&run.summary(), "established"), 200, "{}", run.stdout);
+    assert!(run.stderr.contains("--handshake none"), "{}", run.stderr);
+    assert!(
+        wait_until(Duration::from_secs(3), || half_open(&ns) == 0),
+        "the teardown's resets leave {} requests",
+        half_open(&ns)
+    );
+    assert_eq!(u(&server.terminate().summary(), "accepted"), 0);
+}

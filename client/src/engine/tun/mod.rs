@@ -18,6 +18,10 @@
 //!   offset in the stream; every segment of the echo is acknowledged, so the server never
 //!   retransmits. Bytes that arrive again, or past a gap, are dropped by the driver, which takes
 //!   the stream in order.
+//! - `--handshake none`: the SYN-flood pattern. SYNs go out and every SYN-ACK is counted as the
+//!   server's answer but never acknowledged, so each stays a half-open request in the listener's
+//!   SYN queue (or, with `tcp_syncookies`, costs the server nothing but a cookie). The server's
+//!   retransmitted SYN-ACKs are ignored; the teardown resets every request.
 //! - Close: a RST, so neither side keeps a TIME_WAIT; and any segment for a connection this
 //!   process does not hold is answered with a RST (RFC 9293 3.10.7.1), so a server is never
 //!   left with connections nobody answers for.
@@ -61,6 +65,16 @@ pub struct TunStats {
     pub dropped_writes: u64,
 }
 
+/// How far a connection's handshake goes (`--handshake`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Handshake {
+    /// SYN, SYN-ACK, ACK: an established connection.
+    #[default]
+    Full,
+    /// SYN and the server's SYN-ACK only: a half-open request on the server's side.
+    None,
+}
+
 /// The wire side: everything a [`Handler`] may act on while the engine walks its packets.
 struct Wire {
     dev: Tun,
@@ -74,6 +88,7 @@ struct Wire {
     retries: Retries,
     out: Box<[u8]>,
     stats: TunStats,
+    handshake: Handshake,
 }
 
 pub struct TunEngine {
@@ -91,6 +106,7 @@ impl TunEngine {
         sources: Vec<Ipv4Addr>,
         targets: &[SocketAddr],
         capacity: usize,
+        handshake: Handshake,
     ) -> io::Result<TunEngine> {
         let addrs = Addrs::new(sources);
         if (capacity as u64) > addrs.capacity() {
@@ -137,6 +153,7 @@ impl TunEngine {
                 retries: Retries::default(),
                 out: vec![0u8; MAX_PACKET].into_boxed_slice(),
                 stats: TunStats::default(),
+                handshake,
             },
             poll,
             events: Events::with_capacity(16),
@@ -252,8 +269,11 @@ impl Wire {
             return h.on_closed(self, slot, Some(e));
         }
         if s.has(SYN) {
-            // Our ACK of its SYN-ACK was lost: the server still waits for it.
             self.stats.duplicate_synacks += 1;
+            if self.handshake == Handshake::None {
+                return; // its SYN-ACK retransmitted: left unanswered on purpose
+            }
+            // Our ACK of its SYN-ACK was lost: the server still waits for it.
             let _ = self.send(
                 slot,
                 isn.wrapping_add(1).wrapping_add(sent),
@@ -302,6 +322,9 @@ impl Wire {
             return self.reset_stray(s); // an old connection's segment, or a SYN-ACK to another ISN
         }
         self.server_isn[slot as usize] = s.seq;
+        if self.handshake == Handshake::None {
+            return h.on_connected(self, slot); // answered: half-open on the server's side
+        }
         let ack = s.seq.wrapping_add(1);
         if self.send(slot, isn.wrapping_add(1), ack, ACK, &[]).is_ok() {
             h.on_connected(self, slot);
