@@ -20,6 +20,8 @@ Environment:
   BENCH_ENGINE=socket|tun  C10M_BIN=target/release (where the binaries are)
   BENCH_SERVER='CMD {port}'  point the client at another server instead (e.g. the floor's srv)
   BENCH_OUT=bench/results  FLOOR_SRC=../shared/floor
+  BENCH_EHASH=auto|0|BUCKETS  the TUN bench namespace's own established-hash table: auto sizes it
+      to BENCH_CONNS (a chain of about one socket per bucket), 0 shares the host's (sized at boot)
 
 Global sysctls: if fs.file-max is too small for 2N descriptors it is raised and restored on
 every exit path. Only 127.0.0.0/8 is used. Every wait is bounded.
@@ -37,7 +39,7 @@ import sys
 import tempfile
 import time
 
-from lab.netns import Netns
+from lab.netns import Netns, ehash_entries_for
 from procutil import (KERNEL_CACHES, CpuWindow, Lines, log, machine, meminfo_slab, parse_meminfo,
                       parse_sockstat, read, slabinfo, tree_cpu_s, tree_rss)
 
@@ -56,6 +58,8 @@ HOLD = float(os.environ.get("BENCH_HOLD", "30"))
 PING = float(os.environ.get("BENCH_PING", "30"))
 RUN_FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"
 OTHER_SERVER = os.environ.get("BENCH_SERVER")
+_EHASH = os.environ.get("BENCH_EHASH", "auto")
+EHASH = ehash_entries_for(N) if _EHASH == "auto" else int(_EHASH)
 OUT = os.path.join(ROOT, os.environ.get("BENCH_OUT", "bench/results"))
 FLOOR_SRC = os.path.join(ROOT, os.environ.get("FLOOR_SRC", "../shared/floor"))
 procs = []          # everything started, killed on any exit
@@ -421,7 +425,12 @@ def main():
     try:
         if TUN:
             tun_fits()
-            NETNS = Netns("bench", addrs=[HOST], sysctls={"net.core.somaxconn": 65535})
+            NETNS = Netns("bench", addrs=[HOST], sysctls={"net.core.somaxconn": 65535},
+                          ehash=EHASH)
+            log(f"namespace {NETNS.name}: established-hash table of "
+                + (f"{EHASH:,} buckets of its own" if EHASH else
+                   f"the host's, {int(read('/proc/sys/net/ipv4/tcp_ehash_entries')):,} buckets")
+                + f" for {N:,} connections")
         # Loopback: both ends' descriptors; TUN: the server's alone.
         ensure_file_max((1 if TUN else 2) * N + 100_000)
         log(f"bench: {N:,} connections, hold {HOLD:g} s, ping every {PING:g} s; machine: {machine()}")
@@ -456,6 +465,8 @@ def main():
                 summary["ramp_cpu"]["cpu_run_s"] / (sum(floor_cpu) / len(floor_cpu)), 3)
         summary["machine"] = machine()
         summary["engine"] = ENGINE
+        if NETNS:
+            summary["ehash_entries"] = abs(int(NETNS.get("net.ipv4.tcp_ehash_entries")))
         summary["command"] = f"BENCH_CONNS={N} make bench" + ("-tun" if TUN else "")
         summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
     finally:

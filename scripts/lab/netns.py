@@ -15,17 +15,48 @@ from .run import sh
 
 _counter = [0]
 _counter_lock = threading.Lock()
+_CHILD_EHASH = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
+_EHASH_MAX = 1 << 24  # the kernel's limit for tcp_child_ehash_entries
+
+
+def ehash_entries_for(connections):
+    """The power of two at or above `connections`, within the kernel's limit: an established-hash
+    table of that many buckets keeps every chain about one socket long."""
+    n = 1
+    while n < connections and n < _EHASH_MAX:
+        n *= 2
+    return n
+
+
+def _add_namespace(name, ehash):
+    """`ip netns add name`; with `ehash`, the new namespace gets its own established-hash table of
+    that many buckets. The kernel sizes a namespace's table when the namespace is made, from the
+    creating namespace's net.ipv4.tcp_child_ehash_entries (0, the default: share the host's
+    table, sized at boot). The host's value is set only around the one `ip netns add` and put
+    back at once, on every exit path."""
+    if not ehash:
+        sh(["ip", "netns", "add", name])
+        return
+    with _counter_lock, open(_CHILD_EHASH) as f:
+        old = f.read().strip()
+        try:
+            with open(_CHILD_EHASH, "w") as w:
+                w.write(str(ehash))
+            sh(["ip", "netns", "add", name])
+        finally:
+            with open(_CHILD_EHASH, "w") as w:
+                w.write(old)
 
 
 class Netns:
     """A throwaway network namespace with `lo` up and the given addresses on it."""
 
-    def __init__(self, tag, addrs=(), sysctls=None):
+    def __init__(self, tag, addrs=(), sysctls=None, ehash=None):
         with _counter_lock:
             _counter[0] += 1
             self.name = f"c10m-lab-{os.getpid()}-{_counter[0]}-{tag}"[:60]
         track_namespace(self)
-        sh(["ip", "netns", "add", self.name])
+        _add_namespace(self.name, ehash)
         sh(["ip", "-n", self.name, "link", "set", "lo", "up"])
         for a in addrs:
             sh(["ip", "-n", self.name, "addr", "add", f"{a}/32", "dev", "lo"])
