@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN   := target/release
 
-.PHONY: all build demo test lint fmt clean help bench bench-tun bench-connect bench-ramp lab
+.PHONY: all build demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
 
 all: build
 
@@ -13,6 +13,7 @@ help:
 	@echo "make bench   BENCH_CONNS (default 1,000,000) held 30 s with pings, vs the C floor; writes bench/results/latest/"
 	@echo "make bench-tun  BENCH_CONNS (default 3,000,000) to c10m-server from the TUN client in a namespace, vs the floor server"
 	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
+	@echo "make bench-metrics  server user bytes per connection with and without --metrics (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-ramp  the ramp to BENCH_CONNS alone, c10m vs the C floor, BENCH_ROUNDS alternating rounds, wall and CPU"
 	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 3 min, root)"
 	@echo "make lab-NAME  one experiment: $(shell python3 scripts/lab --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ')"
@@ -37,6 +38,9 @@ bench-tun: build
 
 bench-connect: build
 	scripts/bench-connect.sh
+
+bench-metrics: build
+	scripts/bench-metrics.sh
 
 bench-ramp: build
 	python3 scripts/bench-ramp.py

@@ -12,6 +12,8 @@ use c10m_common::process::Session;
 
 use crate::engine::tun::Handshake;
 use crate::engine::Kind;
+use crate::shard::{parse_shard, Shard, ShardSpec, INDEX_ENV};
+use crate::start::parse_unix_seconds;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -25,6 +27,11 @@ Examples:
   c10m-client --mode churn --rate 200 --duration 70  a short connection per request: watch TIME_WAIT climb to ~rate x 60
   c10m-client --mode churn --rate 200 --close rst    the same, closed with RST (SO_LINGER 0): no TIME_WAIT at all
   c10m-client --mode keepalive -n 10 --rate 200      the same request rate over 10 persistent connections
+
+  c10m-client -n 200000 --shard 3/8 --start-at $(($(date +%s) + 10))
+                                                     shard 3 of 8 (25,000 connections, its own sources), ramp in 10 s
+  c10m-client -n 200000 --shard auto/8 --metrics 0.0.0.0:9101
+                                                     as a pod of an Indexed Job (JOB_COMPLETION_INDEX), scraped by Prometheus
 
   c10m-client --check -n 1000000                    which limit stops a million here first, and what to do
   c10m-client --check -n 1000000 --processes 51 --json
@@ -151,6 +158,22 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
+    /// Run shard I of N of this plan (I from 0): connections I, I+N, I+2N, ... of -n, 1/N of
+    /// --rate and --concurrency, and source addresses of its own. `auto/N` reads I from
+    /// JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod index).
+    #[arg(long, value_name = "I/N|auto/N", value_parser = parse_shard)]
+    pub shard: Option<ShardSpec>,
+
+    /// Start the ramp at this wall-clock time (seconds since the Unix epoch, as `date +%s`),
+    /// so that shards started apart ramp together; a shard that starts late begins at once.
+    #[arg(long, value_name = "UNIX_SECONDS", value_parser = parse_unix_seconds)]
+    pub start_at: Option<f64>,
+
+    /// Serve Prometheus metrics at http://IP:PORT/metrics (connections, failures by errno,
+    /// pings, the RTT histogram, fds, memory, sockstat), from a thread of its own.
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<SocketAddr>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -186,6 +209,10 @@ pub struct Ask {
     pub sources: Vec<IpAddr>,
     /// `--processes`.
     pub processes: Option<u64>,
+    /// `--shard`: which part of the plan this client runs; `connections` is already its part.
+    pub shard: Shard,
+    /// `-n` before the shard took its part.
+    pub total: u64,
 }
 
 /// How the client runs, validated.
@@ -208,6 +235,9 @@ pub struct Options {
     pub payload: (u32, u32),
     pub nofile: Option<u64>,
     pub session: Session,
+    pub shard: Shard,
+    pub start_at: Option<f64>,
+    pub metrics: Option<SocketAddr>,
     pub output: OutputArgs,
 }
 
@@ -222,6 +252,12 @@ pub struct Config {
 
 impl Cli {
     pub fn into_config(self) -> Result<Config, String> {
+        let env = std::env::var(INDEX_ENV).ok();
+        self.into_config_with(env.as_deref())
+    }
+
+    /// [`Cli::into_config`] with `JOB_COMPLETION_INDEX` given, for `--shard auto/N`.
+    pub fn into_config_with(self, job_index: Option<&str>) -> Result<Config, String> {
         let targets: Vec<SocketAddr> = self.target.into_iter().flatten().collect();
         let sources: Vec<IpAddr> = self.source.into_iter().flatten().collect();
         if !self.allow_remote {
@@ -246,6 +282,21 @@ impl Cli {
             }
             (None, Mode::Churn) => 10_000_000,
         };
+        let shard = match self.shard {
+            Some(spec) => spec.resolve(job_index)?,
+            None => Shard::WHOLE,
+        };
+        let total = connections;
+        let connections = shard.part(total, "-n")?;
+        let rate = match self.rate {
+            0 => 0,
+            r => shard.part(r, "--rate")?,
+        };
+        let concurrency = shard.slice().share(self.concurrency);
+        if let Some(at) = self.start_at {
+            crate::start::wait_for(at, crate::start::unix_now())?;
+        }
+        let sources = shard.sources(&sources)?;
         if self.mode != Mode::Hold
             && (self.ping_interval.is_some() || self.processes.is_some() || self.one_session)
         {
@@ -280,6 +331,8 @@ impl Cli {
                 targets,
                 sources,
                 processes: self.processes,
+                shard,
+                total,
             },
             opts: Options {
                 engine: self.engine,
@@ -289,8 +342,8 @@ impl Cli {
                 duration: self.duration,
                 close: self.close,
                 plain_bind: self.plain_bind,
-                rate: self.rate,
-                concurrency: self.concurrency,
+                rate,
+                concurrency,
                 connect_timeout: self.connect_timeout,
                 hold: (!self.hold.is_zero()).then_some(self.hold),
                 ping_interval: self.ping_interval,
@@ -301,6 +354,9 @@ impl Cli {
                 } else {
                     Session::Own
                 },
+                shard,
+                start_at: self.start_at,
+                metrics: self.metrics,
                 output: self.output,
             },
             check: self.check,
@@ -339,7 +395,7 @@ mod tests {
         v.extend_from_slice(args);
         Cli::try_parse_from(v)
             .map_err(|e| e.to_string())?
-            .into_config()
+            .into_config_with(None)
     }
 
     #[test]
@@ -405,6 +461,46 @@ mod tests {
             "churn",
         ];
         assert!(parse(&churn).unwrap_err().contains("--mode hold"));
+    }
+
+    #[test]
+    fn a_shard_takes_its_part_of_the_plan() {
+        let c = parse(&[
+            "-n",
+            "200000",
+            "--shard",
+            "3/8",
+            "--rate",
+            "8000",
+            "--concurrency",
+            "1000",
+        ])
+        .unwrap();
+        assert_eq!((c.ask.connections, c.ask.total), (25_000, 200_000));
+        assert_eq!((c.opts.rate, c.opts.concurrency), (1000, 125));
+        assert_eq!(c.opts.shard, Shard { index: 3, of: 8 });
+        let srcs = ["--source", "127.1.0.1-127.1.0.8", "--shard", "2/4"];
+        let c = parse(&srcs).unwrap();
+        assert_eq!(
+            c.ask.sources,
+            vec![IpAddr::from([127, 1, 0, 5]), IpAddr::from([127, 1, 0, 6])]
+        );
+        assert!(parse(&["-n", "3", "--shard", "3/4"])
+            .unwrap_err()
+            .contains("none"));
+        assert!(parse(&["--rate", "2", "--shard", "3/4"])
+            .unwrap_err()
+            .contains("--rate"));
+        let auto = Cli::try_parse_from(["c10m-client", "--shard", "auto/8"]).unwrap();
+        assert_eq!(
+            auto.into_config_with(Some("7")).unwrap().opts.shard.index,
+            7
+        );
+        let unset = Cli::try_parse_from(["c10m-client", "--shard", "auto/8"]).unwrap();
+        assert!(unset
+            .into_config_with(None)
+            .unwrap_err()
+            .contains(INDEX_ENV));
     }
 
     #[test]

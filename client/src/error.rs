@@ -17,6 +17,8 @@ pub enum Error {
     Tun(io::Error),
     /// The plan does not fit the engine (the message says why and what to do).
     Plan(String),
+    /// `--metrics`: its address could not be listened on.
+    Metrics(c10m_common::metrics::BindError),
 }
 
 impl fmt::Display for Error {
@@ -37,6 +39,7 @@ impl fmt::Display for Error {
             ),
             Error::Tun(e) => write!(f, "--engine tun: {e}"),
             Error::Plan(msg) => f.write_str(msg),
+            Error::Metrics(e) => write!(f, "{e}"),
         }
     }
 }

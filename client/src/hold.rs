@@ -36,6 +36,7 @@ use crate::output::{Summary, SummaryInput, Tick, TickInput};
 use crate::pacing::Pacer;
 use crate::payload::Payload;
 use crate::plan::{Plan, Slice};
+use crate::start::{self, WallAnchor};
 use crate::stats::{Gate, Published};
 
 const TICK: Duration = Duration::from_secs(1);
@@ -129,6 +130,8 @@ pub fn run<E: Engine>(
         Report::Child { .. } => None,
     };
     let capacity = requested.min(plan.fd_room.max(1)).min(1 << 24) as usize;
+    wait_for_start(opts, print.is_some() || slice.index == 0);
+    let wall = WallAnchor::now();
     let mut d = Driver::new(behaviour(opts), capacity, print);
     d.stats.requested = requested;
     let started = d.started();
@@ -267,6 +270,8 @@ pub fn run<E: Engine>(
                         },
                     );
                     out.emit(Line::Tick(&tick));
+                    let extra = crate::metrics_extra(opts, plan, reading.rss_bytes, reading.tcp);
+                    crate::metrics::publish(&d.stats, &extra);
                 }
                 Report::Child { board, slot, .. } => {
                     record.stats = d.stats;
@@ -294,7 +299,7 @@ pub fn run<E: Engine>(
         hold_end.saturating_duration_since(start).as_secs_f64()
     });
     d.teardown(&mut engine, CloseHow::Rst);
-    Ok(Summary::new(
+    let mut summary = Summary::new(
         &d.stats,
         SummaryInput {
             elapsed_to_all_s,
@@ -304,7 +309,22 @@ pub fn run<E: Engine>(
             interrupted,
             memory_guard: guard.stop(),
         },
-    ))
+    );
+    summary.ramp_started_unix_s = d.first_connect.map(|t| wall.unix_of(t));
+    Ok(summary)
+}
+
+/// Waits for `--start-at`, if given; `say`: this process speaks for the run.
+pub fn wait_for_start(opts: &Options, say: bool) {
+    let Some(at) = opts.start_at else { return };
+    if let Ok(Some(late)) = start::wait_until(at) {
+        if say {
+            warn(&format!(
+                "--start-at {at:.3} had passed {:.3} s before this client was ready: ramping now",
+                late.as_secs_f64()
+            ));
+        }
+    }
 }
 
 /// `--min-mem-available`, or its default from this machine's memory.

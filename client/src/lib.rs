@@ -9,7 +9,8 @@
 //!   ramp before memory runs out.
 //! - [`processes`]: `--processes`: the hold split over children of one supervisor.
 //! - [`stats`] (what is counted), [`output`] (the records scripts read), [`export`] (text and
-//!   JSON renderers).
+//!   JSON renderers), [`metrics`] (the `--metrics` page).
+//! - [`shard`], [`start`]: `--shard I/N` and `--start-at`: one plan over many clients.
 //! - [`check`]: `--check`, every limit for N from here.
 
 pub mod check;
@@ -21,19 +22,24 @@ pub mod error;
 pub mod export;
 pub mod hold;
 pub mod memguard;
+pub mod metrics;
 pub mod output;
 pub mod pacing;
 pub mod payload;
 pub mod plan;
 pub mod processes;
 pub mod requests;
+pub mod shard;
+pub mod start;
 pub mod stats;
 pub mod timeouts;
 
 use std::process::ExitCode;
 
 use c10m_common::check::Facts;
+use c10m_common::metrics::MetricsServer;
 use c10m_common::probe::Probe;
+use c10m_common::procfs::SockStat;
 use c10m_common::{procfs, rlimit, sys};
 
 use std::net::IpAddr;
@@ -81,7 +87,9 @@ pub fn plan_for(mut ask: Ask, opts: &Options, facts: &Facts, fd_soft: u64) -> Pl
         let chosen = ask.sources.is_empty();
         if chosen {
             let needed = tun_addrs::addresses_needed(at_once, ask.processes.unwrap_or(1));
-            ask.sources = tun_addrs::default_sources(needed)
+            // A shard keeps to its block of the range; the plan check says if it is too small.
+            let (first, block) = ask.shard.block(u64::from(tun_addrs::DEFAULT_COUNT));
+            ask.sources = tun_addrs::default_sources_from(first, needed.min(block))
                 .into_iter()
                 .map(IpAddr::V4)
                 .collect();
@@ -157,6 +165,27 @@ fn socket_engine(opts: &Options, plan: &Plan, slice: Slice) -> Result<SocketEngi
     SocketEngine::new(socket_opts, capacity).map_err(Error::Poll)
 }
 
+/// `--metrics`: the HTTP thread, in the process that adds the figures up (after any fork).
+pub fn start_metrics(opts: &Options, plan: &Plan) -> Result<Option<MetricsServer>, Error> {
+    let extra = metrics_extra(opts, plan, 0, SockStat::default());
+    let m = metrics::start(opts.metrics, extra).map_err(Error::Metrics)?;
+    if let Some(m) = &m {
+        warn(&format!("metrics at http://{}/metrics", m.addr));
+    }
+    Ok(m)
+}
+
+/// What a metrics page shows besides the counters.
+pub fn metrics_extra(opts: &Options, plan: &Plan, rss_bytes: u64, tcp: SockStat) -> metrics::Extra {
+    metrics::Extra {
+        rss_bytes,
+        tcp,
+        shard: opts.shard,
+        processes: plan.processes,
+        fd_per_conn: opts.engine == Kind::Socket,
+    }
+}
+
 /// Plans, runs, reports. `Ok(false)`: the run finished but did not reach its goal.
 pub fn run(config: Config) -> Result<bool, Error> {
     let Config { ask, opts, .. } = config;
@@ -176,6 +205,7 @@ pub fn run(config: Config) -> Result<bool, Error> {
         }
     }
     if opts.mode != Mode::Hold {
+        let _metrics = start_metrics(&opts, &plan)?;
         out.emit(Line::RequestsStart(
             &requests::start_line(&opts, &plan),
             &plan,
@@ -191,9 +221,12 @@ pub fn run(config: Config) -> Result<bool, Error> {
         processes::run(&opts, &plan, out)?
     } else {
         let engine = engine_for(&opts, &plan, Slice::WHOLE)?;
+        let _metrics = start_metrics(&opts, &plan)?;
         let report = hold::Report::Print(out);
         hold::run(&opts, &plan, Slice::WHOLE, engine, report, &mut probe)?
     };
+    let mut summary = summary;
+    summary.shard = (!opts.shard.is_whole()).then_some(opts.shard);
     out.emit(Line::Summary(&summary));
     Ok(summary.success)
 }

@@ -15,6 +15,7 @@ use crate::cli::{Close, Mode};
 use crate::engine::Kind;
 use crate::memguard::MemStop;
 use crate::plan::{Plan, Warning};
+use crate::shard::Shard;
 use crate::stats::Stats;
 
 /// `plan`: how the connections spread, and what the plan foresees.
@@ -34,6 +35,8 @@ pub struct PlanLine {
     /// `socket` or `tun`.
     pub engine: Kind,
     pub warnings: Vec<Warning>,
+    /// `--shard`: `{index, of}`, and `connections` is this shard's part (null: no shard).
+    pub shard: Option<Shard>,
 }
 
 impl From<&Plan> for PlanLine {
@@ -52,6 +55,7 @@ impl From<&Plan> for PlanLine {
             processes: p.processes,
             engine: p.engine,
             warnings: p.warnings(),
+            shard: (!p.shard.is_whole()).then_some(p.shard),
         }
     }
 }
@@ -211,6 +215,11 @@ pub struct Summary {
     pub interrupted: bool,
     /// The memory guard stopped the ramp: what it saw (null: it did not).
     pub memory_guard: Option<MemStop>,
+    /// `--shard` (null: none).
+    pub shard: Option<Shard>,
+    /// When the first connect went out, by the realtime clock (to compare shards' starts).
+    #[serde(serialize_with = "opt_secs3")]
+    pub ramp_started_unix_s: Option<f64>,
     pub success: bool,
 }
 
@@ -252,6 +261,8 @@ impl Summary {
             rss_bytes_per_conn: i.rss_bytes_per_conn,
             interrupted: i.interrupted,
             memory_guard: i.memory_guard,
+            shard: None,
+            ramp_started_unix_s: None,
             success,
         }
     }

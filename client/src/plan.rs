@@ -21,6 +21,7 @@ use c10m_common::kernel::PortRange;
 
 use crate::cli::Ask;
 use crate::engine::Kind;
+use crate::shard::Shard;
 
 /// The share of ip_local_port_range one pair may use before connect() slows down.
 pub const KNEE_PERCENT: u64 = 45;
@@ -85,6 +86,9 @@ pub struct Plan {
     pub files_free: Option<u64>,
     /// The engine that makes the connections.
     pub engine: Kind,
+    /// `--shard`: `connections` is this shard's part of `total`.
+    pub shard: Shard,
+    pub total: u64,
 }
 
 /// A problem the plan foresees, said before the first connect.
@@ -130,6 +134,8 @@ impl Plan {
                 .max(1),
             files_free,
             engine: Kind::Socket,
+            shard: ask.shard,
+            total: ask.total,
         };
         if plan.sources.is_empty() {
             plan.sources = plan.default_sources();
@@ -159,10 +165,22 @@ impl Plan {
         }
         let per_target = self.connections.div_ceil(self.targets.len() as u64);
         let needed = per_target.div_ceil(knee);
-        if needed <= 1 {
+        if needed <= 1 && self.shard.is_whole() {
             return Vec::new();
         }
-        (0..needed as u32)
+        // Shards take blocks of the same size, from the largest shard's need: disjoint.
+        let largest = Shard {
+            index: 0,
+            ..self.shard
+        }
+        .slice()
+        .count(self.total);
+        let block = largest
+            .div_ceil(self.targets.len() as u64)
+            .div_ceil(knee)
+            .max(1);
+        let first = (self.shard.index * block) as u32;
+        (first..first + needed.max(1) as u32)
             .map(|n| addr::loopback_nth(DEFAULT_SOURCE_BASE, n))
             .collect()
     }
@@ -253,6 +271,8 @@ mod tests {
             targets,
             sources,
             processes,
+            shard: Shard::WHOLE,
+            total: n,
         };
         let limits = Limits {
             port_range: range(),
@@ -287,6 +307,33 @@ mod tests {
         }
         assert!(seen.iter().all(|c| *c == 1), "{seen:?}");
         assert_eq!(Slice { index: 0, of: 3 }.share(1000), 334);
+    }
+
+    #[test]
+    fn shards_on_loopback_bind_disjoint_sources() {
+        let mut seen = std::collections::BTreeSet::new();
+        for index in 0..4 {
+            let shard = Shard { index, of: 4 };
+            let ask = Ask {
+                connections: shard.slice().count(100_001),
+                targets: vec![t("127.0.0.1:7000")],
+                sources: vec![],
+                processes: None,
+                shard,
+                total: 100_001,
+            };
+            let limits = Limits {
+                port_range: range(),
+                fd_room: 19_990,
+                fd_soft: 20_000,
+                files_free: None,
+            };
+            let p = Plan::new(ask.clone(), ask.connections, limits);
+            assert!(p.per_pair() <= p.knee().unwrap());
+            for s in &p.sources {
+                assert!(seen.insert(*s), "{s} in two shards");
+            }
+        }
     }
 
     #[test]

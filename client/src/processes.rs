@@ -26,6 +26,7 @@ use crate::export::{warn, Exporter, Line};
 use crate::hold::{self, Report};
 use crate::output::{Failure, Summary, SummaryInput, Tick, TickInput};
 use crate::plan::{Plan, Slice};
+use crate::start::WallAnchor;
 use crate::stats::{Gate, Published, Totals};
 
 /// The hold gate opens once every child is done with its ramp or gone.
@@ -38,6 +39,7 @@ pub fn run(opts: &Options, plan: &Plan, out: Exporter) -> Result<Summary, Error>
     let n = plan.processes as usize;
     let mut sup: Supervisor<Published, Gate> =
         Supervisor::new(n, opts.session, Restart::Never).map_err(Error::Processes)?;
+    let wall = WallAnchor::now();
     let epoch = Instant::now();
     let mut child = |k: usize, board: &Board<Published, Gate>| -> i32 {
         let slice = Slice {
@@ -62,14 +64,16 @@ pub fn run(opts: &Options, plan: &Plan, out: Exporter) -> Result<Summary, Error>
         }
     };
     sup.spawn_all(&mut child).map_err(Error::Processes)?;
-    supervise(&mut sup, plan, out, epoch, &mut child)
+    let _metrics = crate::start_metrics(opts, plan)?;
+    supervise(&mut sup, opts, plan, out, (epoch, wall), &mut child)
 }
 
 fn supervise<F>(
     sup: &mut Supervisor<Published, Gate>,
+    opts: &Options,
     plan: &Plan,
     out: Exporter,
-    epoch: Instant,
+    (epoch, wall): (Instant, WallAnchor),
     child: &mut F,
 ) -> Result<Summary, Error>
 where
@@ -138,6 +142,8 @@ where
                 },
             );
             out.emit(Line::Tick(&tick));
+            let extra = crate::metrics_extra(opts, plan, t.rss.now, reading.tcp);
+            crate::metrics::publish(&t.stats, &extra);
             rtt_before = t.stats.rtt;
             established_before = t.stats.established;
         }
@@ -155,7 +161,7 @@ where
             .map_or_else(Instant::now, |us| epoch + Duration::from_micros(us - 1));
         end.saturating_duration_since(start).as_secs_f64()
     });
-    Ok(Summary::new(
+    let mut summary = Summary::new(
         &stats,
         SummaryInput {
             elapsed_to_all_s: t.elapsed_to_all_s(n),
@@ -165,7 +171,11 @@ where
             interrupted,
             memory_guard: t.mem_stop,
         },
-    ))
+    );
+    summary.ramp_started_unix_s = t
+        .first_connect_us
+        .map(|us| wall.unix_of(epoch + Duration::from_micros(us - 1)));
+    Ok(summary)
 }
 
 #[cfg(test)]

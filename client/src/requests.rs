@@ -113,6 +113,7 @@ pub fn run<E: Engine>(
 ) -> Result<RequestsSummary, Error> {
     let keepalive = opts.mode == Mode::Keepalive;
     let n = plan.requested;
+    crate::hold::wait_for_start(opts, true);
     let mut d = Driver::new(behaviour(opts), plan.connections as usize, Some(out));
     let started = d.started();
     let mut server_ports: Vec<u16> = plan.targets.iter().map(|t| t.port()).collect();
@@ -205,7 +206,8 @@ pub fn run<E: Engine>(
 
         let now = Instant::now();
         if let Some(dt) = ticker.due(now) {
-            let tcp = probe.read().tcp;
+            let reading = probe.read();
+            let tcp = reading.tcp;
             let c = census.read();
             tw_peak = tw_peak.max(tcp.tcp_tw);
             ports_peak = ports_peak.max(c.ephemeral_in_use);
@@ -219,6 +221,8 @@ pub fn run<E: Engine>(
                 census.ports(),
             );
             out.emit(Line::RequestsTick(&tick));
+            let extra = crate::metrics_extra(opts, plan, reading.rss_bytes, tcp);
+            crate::metrics::publish(&d.stats, &extra);
             ok_before = ok;
         }
     }

@@ -17,9 +17,11 @@ pub const BUCKETS: usize = ((63 - 3) * SUB + SUB) as usize;
 pub struct Histogram {
     count: u64,
     buckets: Words<BUCKETS>,
+    /// Every sample added up (µs): a Prometheus histogram's `_sum`.
+    sum: u64,
 }
 
-// SAFETY: repr(C), a u64 and an array of u64.
+// SAFETY: repr(C), u64s and an array of u64.
 unsafe impl Pod for Histogram {}
 
 impl Histogram {
@@ -46,10 +48,22 @@ impl Histogram {
     pub fn record(&mut self, us: u64) {
         self.buckets.0[Self::index(us)] += 1;
         self.count += 1;
+        self.sum = self.sum.wrapping_add(us);
     }
 
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The samples added up, in µs.
+    pub fn sum(&self) -> u64 {
+        self.sum
+    }
+
+    /// Samples below `us`: exact when `us` is a bucket's lower edge (a power of two, or one and a
+    /// half times one, from 16 on), else counting the bucket that holds `us` out.
+    pub fn count_below(&self, us: u64) -> u64 {
+        self.buckets.0[..Self::index(us)].iter().sum()
     }
 
     /// The bucket counts, in value order.
@@ -63,6 +77,7 @@ impl Histogram {
             *a += b;
         }
         self.count += other.count;
+        self.sum = self.sum.wrapping_add(other.sum);
     }
 
     /// The samples added since `earlier`, a snapshot of this histogram taken before.
@@ -78,6 +93,7 @@ impl Histogram {
             out.buckets.0[i] = a.saturating_sub(*b);
         }
         out.count = out.buckets.0.iter().sum();
+        out.sum = self.sum.wrapping_sub(earlier.sum);
         out
     }
 
@@ -101,6 +117,24 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_below_a_bucket_edge_exactly_and_sums() {
+        let mut h = Histogram::default();
+        for v in [10, 100, 1000, 1023, 1024, 1500, 1536, 5000] {
+            h.record(v);
+        }
+        assert_eq!(h.count_below(1024), 4);
+        assert_eq!(h.count_below(1536), 6);
+        assert_eq!(h.count_below(0), 0);
+        assert_eq!(h.sum(), 10 + 100 + 1000 + 1023 + 1024 + 1500 + 1536 + 5000);
+        let later = {
+            let mut l = h;
+            l.record(7);
+            l
+        };
+        assert_eq!(later.since(&h).sum(), 7);
+    }
 
     #[test]
     fn quantiles_are_close() {

@@ -20,6 +20,7 @@
 //! - [`nonblock`]: writing to a non-blocking socket.
 //! - [`tun`]: a TUN device, the network interface whose other end is a file descriptor.
 //! - [`fmt`]: human numbers (19.9k, 1.05M, KiB/MiB).
+//! - [`metrics`]: `--metrics`: the Prometheus text format, served from a thread of its own.
 
 pub mod addr;
 pub mod check;
@@ -29,6 +30,7 @@ pub mod errno;
 pub mod fmt;
 pub mod histogram;
 pub mod kernel;
+pub mod metrics;
 pub mod nonblock;
 pub mod output;
 pub mod probe;

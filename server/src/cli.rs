@@ -80,9 +80,15 @@ pub struct Cli {
     #[arg(long)]
     pub close_first: bool,
 
-    /// Seconds between live lines.
+    /// Seconds between live lines (and between renderings of the --metrics page).
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub stats_interval: Duration,
+
+    /// Serve Prometheus metrics at http://IP:PORT/metrics (connections, accepts, errors by errno,
+    /// fds, memory, sockstat, accept pauses), from a thread of its own; port 0 picks a free one
+    /// (stderr names it).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<SocketAddr>,
 
     /// Print every limit that bounds -n N connections on this machine (fds, files, epoll, memory,
     /// listen queues, conntrack), name the first that binds, and exit: 0 if none does, 1 if one does.
@@ -130,6 +136,7 @@ pub struct Config {
     /// `Some(ZERO)`: never accept.
     pub pause_accept: Option<Duration>,
     pub close_first: bool,
+    pub metrics: Option<SocketAddr>,
     /// `--check`: print the limits for `max_conns` and exit.
     pub check: bool,
     pub output: OutputArgs,
@@ -166,6 +173,7 @@ impl Cli {
             stats_interval: self.stats_interval,
             pause_accept: self.pause_accept,
             close_first: self.close_first,
+            metrics: self.metrics,
             check: self.check,
             output: self.output,
         })

@@ -7,7 +7,7 @@
 //!   connection.
 //! - [`workers`]: `--workers`: the loop in children of one supervisor.
 //! - [`stats`] (what is counted), [`output`] (the records scripts read), [`export`] (text and
-//!   JSON renderers).
+//!   JSON renderers), [`metrics`] (the `--metrics` page).
 //! - [`check`]: `--check`, every limit for N from here.
 
 pub mod accept;
@@ -17,6 +17,7 @@ pub mod echo;
 pub mod error;
 pub mod export;
 pub mod listen;
+pub mod metrics;
 pub mod output;
 pub mod serve;
 pub mod stats;
@@ -25,6 +26,7 @@ pub mod workers;
 use std::process::ExitCode;
 
 use c10m_common::check::Facts;
+use c10m_common::metrics::MetricsServer;
 use c10m_common::{rlimit, sys};
 
 use crate::cli::Config;
@@ -48,6 +50,15 @@ pub fn main_with(config: Config) -> ExitCode {
     }
 }
 
+/// `--metrics`: the HTTP thread, started in the process that adds the figures up.
+pub fn start_metrics(config: &Config) -> Result<Option<MetricsServer>, Error> {
+    let m = metrics::start(config.metrics).map_err(Error::Metrics)?;
+    if let Some(m) = &m {
+        warn(&format!("metrics at http://{}/metrics", m.addr));
+    }
+    Ok(m)
+}
+
 /// One process serves everything (`--workers 1`), or the supervisor forks workers.
 pub fn run(config: Config) -> Result<Summary, Error> {
     sys::install_stop_handler().map_err(Error::Signals)?;
@@ -61,6 +72,7 @@ pub fn run(config: Config) -> Result<Summary, Error> {
         warn(&advice);
     }
     let listener = listen::open(config.listen, config.backlog, somaxconn, false, true)?;
+    let _metrics = start_metrics(&config)?;
     let lc = LoopConfig {
         fd_soft: grant.soft,
         fd_hard: grant.hard,

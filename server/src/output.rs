@@ -43,7 +43,7 @@ pub struct StartWorkers {
 }
 
 /// `tick`: one live line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tick {
     #[serde(serialize_with = "secs3")]
     pub elapsed_s: f64,

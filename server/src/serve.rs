@@ -239,28 +239,27 @@ impl Server<'_> {
         let accept_errors = std::mem::take(&mut self.interval_accept_errors);
         if let Sink::Print(out) = self.sink {
             let (accepted_per_s, closed_per_s) = Tick::rates(&self.stats, *last, dt);
-            export::tick(
-                out,
-                &Tick {
-                    elapsed_s: now.duration_since(self.started).as_secs_f64(),
-                    conns: self.stats.conns,
-                    peak: self.stats.peak,
-                    accepted_per_s,
-                    closed_per_s,
-                    fds_used: self.stats.conns + self.fds_base,
-                    fd_limit: self.fd_limit,
-                    rss_bytes: reading.rss_bytes,
-                    rss_per_conn: self.rss.per_conn_now(self.stats.conns),
-                    tcp_inuse: reading.tcp.tcp_inuse,
-                    tcp_tw: reading.tcp.tcp_tw,
-                    tcp_mem_pages: reading.tcp.tcp_mem_pages,
-                    accept_errors,
-                    blocked: self.gate.blocked(),
-                    workers: None,
-                    worker_min: None,
-                    worker_max: None,
-                },
-            );
+            let tick = Tick {
+                elapsed_s: now.duration_since(self.started).as_secs_f64(),
+                conns: self.stats.conns,
+                peak: self.stats.peak,
+                accepted_per_s,
+                closed_per_s,
+                fds_used: self.stats.conns + self.fds_base,
+                fd_limit: self.fd_limit,
+                rss_bytes: reading.rss_bytes,
+                rss_per_conn: self.rss.per_conn_now(self.stats.conns),
+                tcp_inuse: reading.tcp.tcp_inuse,
+                tcp_tw: reading.tcp.tcp_tw,
+                tcp_mem_pages: reading.tcp.tcp_mem_pages,
+                accept_errors,
+                blocked: self.gate.blocked(),
+                workers: None,
+                worker_min: None,
+                worker_max: None,
+            };
+            export::tick(out, &tick);
+            crate::metrics::publish(&self.stats, &tick, &reading.tcp);
         }
         self.publish();
         *last = (self.stats.accepted, self.stats.closed);

@@ -126,6 +126,7 @@ pub fn run(config: &Config, grant: NofileGrant, somaxconn: Option<u64>) -> Resul
         Supervisor::new(n, config.session, policy).map_err(Error::Workers)?;
     sup.spawn_all(&mut worker).map_err(Error::Workers)?;
     wait_ready(&mut sup, &mut worker)?;
+    let _metrics = crate::start_metrics(config)?;
     if config.reuseport {
         shared.borrow_mut().take();
     }
@@ -236,28 +237,27 @@ impl Parent {
             let Some(dt) = ticker.due(now) else { continue };
             let tcp = probe.read().tcp;
             let (accepted_per_s, closed_per_s) = Tick::rates(&t.stats, last, dt);
-            export::tick(
-                self.out,
-                &Tick {
-                    elapsed_s: now.duration_since(started).as_secs_f64(),
-                    conns: t.stats.conns,
-                    peak,
-                    accepted_per_s,
-                    closed_per_s,
-                    fds_used: t.stats.conns + workers * FDS_PER_WORKER,
-                    fd_limit: self.fd_soft * workers,
-                    rss_bytes: t.rss.now,
-                    rss_per_conn: t.rss.per_conn_at_peak(),
-                    tcp_inuse: tcp.tcp_inuse,
-                    tcp_tw: tcp.tcp_tw,
-                    tcp_mem_pages: tcp.tcp_mem_pages,
-                    accept_errors: Default::default(),
-                    blocked: None,
-                    workers: Some(workers),
-                    worker_min: Some(t.min_conns),
-                    worker_max: Some(t.max_conns),
-                },
-            );
+            let tick = Tick {
+                elapsed_s: now.duration_since(started).as_secs_f64(),
+                conns: t.stats.conns,
+                peak,
+                accepted_per_s,
+                closed_per_s,
+                fds_used: t.stats.conns + workers * FDS_PER_WORKER,
+                fd_limit: self.fd_soft * workers,
+                rss_bytes: t.rss.now,
+                rss_per_conn: t.rss.per_conn_at_peak(),
+                tcp_inuse: tcp.tcp_inuse,
+                tcp_tw: tcp.tcp_tw,
+                tcp_mem_pages: tcp.tcp_mem_pages,
+                accept_errors: Default::default(),
+                blocked: None,
+                workers: Some(workers),
+                worker_min: Some(t.min_conns),
+                worker_max: Some(t.max_conns),
+            };
+            export::tick(self.out, &tick);
+            crate::metrics::publish(&t.stats, &tick, &tcp);
             last = (t.stats.accepted, t.stats.closed);
         }
         for (i, pid, exit) in sup.stop_all(STOP_GRACE) {

@@ -4,6 +4,7 @@
 //! - `server`: the server against peers the test process drives with std sockets.
 //! - `client`: the client against the server.
 //! - `scale`: past one process's fd limit: server `--workers`, client `--processes`.
+//! - `shards`: `--shard`, `--start-at` and `--metrics`, the page read back against the summaries.
 //! - `tun`: the TUN engine, each test in its own network namespace.
 //! - `usage`: bad command lines and unreachable targets.
 //! - `contract`: the README's output contract, field for field, on both binaries.
@@ -18,5 +19,6 @@ mod contract;
 mod lab;
 mod scale;
 mod server;
+mod shards;
 mod tun;
 mod usage;

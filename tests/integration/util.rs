@@ -654,6 +654,11 @@ impl ServerGuard {
 
     /// Sends SIGTERM and waits (up to 10 s) for the server to exit; returns how it ended and
     /// its complete output.
+    /// What the server has written to stderr so far.
+    pub fn stderr_text(&self) -> String {
+        self.proc.as_ref().map(Proc::stderr).unwrap_or_default()
+    }
+
     pub fn terminate(self) -> Run {
         self.stop(SIGTERM)
     }

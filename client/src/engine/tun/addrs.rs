@@ -27,7 +27,14 @@ pub fn addresses_needed(n: u64, processes: u64) -> u64 {
 
 /// `count` addresses of the default range.
 pub fn default_sources(count: u64) -> Vec<Ipv4Addr> {
-    (0..count.min(u64::from(DEFAULT_COUNT)) as u32)
+    default_sources_from(0, count)
+}
+
+/// `count` addresses of the default range from its `first`-th on (a shard's block), as many as
+/// the range has.
+pub fn default_sources_from(first: u64, count: u64) -> Vec<Ipv4Addr> {
+    let end = (first + count).min(u64::from(DEFAULT_COUNT)) as u32;
+    (first.min(u64::from(end)) as u32..end)
         .map(|i| Ipv4Addr::from(u32::from(DEFAULT_BASE) + i))
         .collect()
 }

@@ -1,0 +1,130 @@
+//! `--metrics`: the client's figures in the Prometheus text format, one page per tick.
+//!
+//! The names are a contract: `c10m_client_connections` (held now) and the histogram
+//! `c10m_client_rtt_seconds` are what dashboards and `make cluster` sum over shards. Every shard
+//! labels nothing itself: Prometheus adds `instance` per scrape target, and `sum()` over the
+//! shards is the whole plan.
+
+use std::net::SocketAddr;
+
+use c10m_common::metrics::{BindError, MetricsServer, Published, Snapshot};
+use c10m_common::procfs::SockStat;
+
+use crate::shard::Shard;
+use crate::stats::Stats;
+
+/// What a tick hands the metrics thread.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub stats: Stats,
+    pub extra: Extra,
+}
+
+static PUBLISHED: Published<Figures> = Published::new();
+
+/// `--metrics`: the HTTP thread, if asked for; `extra` as the run starts.
+pub fn start(addr: Option<SocketAddr>, extra: Extra) -> Result<Option<MetricsServer>, BindError> {
+    let zero = Figures {
+        stats: Stats::default(),
+        extra,
+    };
+    PUBLISHED.start(addr, |f| snapshot(&f.stats, &f.extra), zero)
+}
+
+/// What a page shows besides the counters.
+#[derive(Debug, Clone, Copy)]
+pub struct Extra {
+    pub rss_bytes: u64,
+    pub tcp: SockStat,
+    pub shard: Shard,
+    /// Processes that hold the connections.
+    pub processes: u64,
+    /// Descriptors the connections take: one each with the socket engine, none with tun.
+    pub fd_per_conn: bool,
+}
+
+pub fn snapshot(st: &Stats, x: &Extra) -> Snapshot {
+    let mut s = Snapshot::default();
+    let fds = if x.fd_per_conn {
+        st.open + st.connecting
+    } else {
+        0
+    } + x.processes;
+    s.gauge(
+        "c10m_client_connections",
+        "Connections this client holds open now (established, not yet closed)",
+        st.open as f64,
+    )
+    .gauge(
+        "c10m_client_connecting",
+        "Handshakes under way",
+        st.connecting as f64,
+    )
+    .gauge(
+        "c10m_client_requested",
+        "Connections this client (this shard) is to hold",
+        st.requested as f64,
+    )
+    .counter("c10m_client_connects", "Connects started", st.launched)
+    .counter(
+        "c10m_client_established",
+        "Handshakes completed",
+        st.established,
+    )
+    .counter("c10m_client_closed", "Connections closed", st.closed)
+    .counter_by_errno(
+        "c10m_client_failures",
+        "Failed connects and connections lost, by errno (EOF: the server closed)",
+        &st.failed,
+    )
+    .counter(
+        "c10m_client_pings_sent",
+        "Pings (or requests) sent",
+        st.exchanges,
+    )
+    .counter(
+        "c10m_client_pings_ok",
+        "Pings whose echo came back whole and intact",
+        st.exchanges_ok,
+    )
+    .counter(
+        "c10m_client_echo_mismatches",
+        "Echoes that differed from what was sent",
+        st.echo_mismatches,
+    )
+    .histogram_seconds(
+        "c10m_client_rtt_seconds",
+        "Ping round trips (request latency with --mode churn or keepalive)",
+        &st.rtt,
+    )
+    .gauge(
+        "c10m_client_open_fds",
+        "Descriptors held for connections (one per socket; the TUN engine holds none) plus one per process",
+        fds as f64,
+    )
+    .gauge(
+        "c10m_client_resident_memory_bytes",
+        "Resident set size of the client's processes",
+        x.rss_bytes as f64,
+    )
+    .gauge(
+        "c10m_client_shard_index",
+        "This client's shard, I of --shard I/N (0 without --shard)",
+        x.shard.index as f64,
+    )
+    .gauge(
+        "c10m_client_shards",
+        "N of --shard I/N: the clients that share the plan (1 without --shard)",
+        x.shard.of as f64,
+    )
+    .sockstat(&x.tcp, c10m_common::sys::page_size());
+    s
+}
+
+/// Hands the tick's figures to the metrics thread, when `--metrics` is on.
+pub fn publish(st: &Stats, x: &Extra) {
+    PUBLISHED.set(&Figures {
+        stats: *st,
+        extra: *x,
+    });
+}
