@@ -2,14 +2,15 @@
 CARGO ?= cargo
 BIN   := target/release
 
-.PHONY: all build demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
+.PHONY: all build setup cluster demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
 
 all: build
 
 help:
 	@echo "make build   build c10m-server and c10m-client (release)"
 	@echo "make demo    one server process filled to its fd limit by one client, on loopback (< 1 min)"
-	@echo "make test    unit and integration tests (what CI runs)"
+	@echo "make test    unit and integration tests (what CI runs); installs what they need first (make setup)"
+	@echo "make cluster  CLUSTER_HOSTS (8) client hosts x CLUSTER_CONNS/HOSTS connections to one server, from deploy/k8s, summed by Prometheus"
 	@echo "make bench   BENCH_CONNS (default 1,000,000) held 30 s with pings, vs the C floor; writes bench/results/latest/"
 	@echo "make bench-tun  BENCH_CONNS (default 3,000,000) to c10m-server from the TUN client in a namespace, vs the floor server"
 	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
@@ -26,7 +27,10 @@ build:
 demo: build
 	@scripts/demo.sh
 
-test: build
+setup:
+	@scripts/setup.sh
+
+test: build setup
 	python3 -m unittest discover -s scripts -p 'test_*.py'
 	$(CARGO) test --release --workspace
 
@@ -44,6 +48,9 @@ bench-metrics: build
 
 bench-ramp: build
 	python3 scripts/bench-ramp.py
+
+cluster: build setup
+	python3 scripts/cluster.py
 
 lab: build
 	python3 scripts/lab

@@ -55,7 +55,7 @@ does (the last line names the first), 2 for bad usage.";
     mut_arg("quiet", |a| a.help("No live lines; only the plan and the summary"))
 )]
 pub struct Cli {
-    /// Where to connect: IP:PORT, or ranges like 127.0.0.1-127.0.0.4:7000 or 127.0.0.1:7000-7003 (repeatable).
+    /// Where to connect: IP:PORT, HOST:PORT (resolved once, at start), or ranges like 127.0.0.1-127.0.0.4:7000 or 127.0.0.1:7000-7003 (repeatable).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = addr::parse_targets)]
     pub target: Vec<Vec<SocketAddr>>,
 

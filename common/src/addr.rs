@@ -78,7 +78,12 @@ pub fn parse_targets(s: &str) -> Result<Vec<SocketAddr>, String> {
         let (ip, port) = t
             .rsplit_once(':')
             .ok_or_else(|| format!("'{s}' has no port: expected IP:PORT, e.g. 127.0.0.1:7000"))?;
-        (parse_ip_range(ip)?, port)
+        let ips = match parse_ip_range(ip) {
+            Ok(ips) => ips,
+            Err(_) if is_host_name(ip) => vec![resolve(ip).map_err(|r| format!("'{s}': {r}"))?],
+            Err(e) => return Err(e),
+        };
+        (ips, port)
     };
     let ports = parse_port_range(ports)?;
     if ports.contains(&0) {
@@ -91,6 +96,34 @@ pub fn parse_targets(s: &str) -> Result<Vec<SocketAddr>, String> {
         .iter()
         .flat_map(|ip| ports.iter().map(move |p| SocketAddr::new(*ip, *p)))
         .collect())
+}
+
+/// A DNS name: letters, digits, `-` and `.`, with at least one letter (so that a mistyped
+/// address is reported as one, not looked up).
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && s.chars().any(|c| c.is_ascii_alphabetic())
+        && !s.contains("..")
+}
+
+/// The first address `name` resolves to (the system resolver: /etc/hosts, then DNS), IPv4
+/// first. A target is resolved once, at start: a Kubernetes Service name such as
+/// `c10m-server` gives its stable ClusterIP.
+fn resolve(name: &str) -> Result<IpAddr, String> {
+    use std::net::ToSocketAddrs;
+    let all: Vec<IpAddr> = (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {name}: {e}"))?
+        .map(|a| a.ip())
+        .collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| format!("{name} resolves to no address"))
 }
 
 /// True for 127.0.0.0/8 and ::1 (and IPv4-mapped loopback).
@@ -160,6 +193,17 @@ mod tests {
         ] {
             assert!(parse_targets(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn host_names_resolve_once() {
+        assert_eq!(
+            parse_targets("localhost:7000").unwrap(),
+            vec![sa("127.0.0.1:7000")]
+        );
+        assert!(is_host_name("c10m-server.lab.svc"));
+        assert!(!is_host_name("300.0.0.1"));
+        assert!(!is_host_name("a..b"));
     }
 
     #[test]

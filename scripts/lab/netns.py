@@ -4,6 +4,7 @@ and parsed (by procutil). Also the probe for whether this machine can make names
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -51,12 +52,18 @@ def _add_namespace(name, ehash):
 class Netns:
     """A throwaway network namespace with `lo` up and the given addresses on it."""
 
-    def __init__(self, tag, addrs=(), sysctls=None, ehash=None):
+    def __init__(self, tag, addrs=(), sysctls=None, ehash=None, etc_hosts=None):
+        """`etc_hosts`: the text of the namespace's own /etc/hosts (names its programs resolve;
+        `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts)."""
         with _counter_lock:
             _counter[0] += 1
             self.name = f"c10m-lab-{os.getpid()}-{_counter[0]}-{tag}"[:60]
         track_namespace(self)
         _add_namespace(self.name, ehash)
+        if etc_hosts is not None:
+            os.makedirs(self.etc_dir(), exist_ok=True)
+            with open(os.path.join(self.etc_dir(), "hosts"), "w") as f:
+                f.write(etc_hosts)
         sh(["ip", "-n", self.name, "link", "set", "lo", "up"])
         for a in addrs:
             sh(["ip", "-n", self.name, "addr", "add", f"{a}/32", "dev", "lo"])
@@ -102,6 +109,10 @@ class Netns:
             except (ProcessLookupError, ValueError):
                 pass
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        shutil.rmtree(self.etc_dir(), ignore_errors=True)
+
+    def etc_dir(self):
+        return os.path.join("/etc/netns", self.name)
 
 
 def netns_available():

@@ -37,15 +37,22 @@ def wait_for(cond, timeout, step=0.1):
 
 
 class Proc:
-    """A c10m binary running in a namespace, its stdout collected line by line."""
+    """A c10m binary (or another program) running in a namespace, its stdout collected line by
+    line."""
 
-    def __init__(self, ns, name, args, preexec=None):
-        self.cmd = [os.path.join(BIN, name)] + [str(a) for a in args]
-        self.display = f"ip netns exec {ns.name} {name} {' '.join(shlex.quote(str(a)) for a in args)}"
+    def __init__(self, ns, name, args, preexec=None, env=None):
+        """`name`: a c10m binary of BIN, else a program on PATH; `env`: variables added to the
+        inherited environment."""
+        path = os.path.join(BIN, name)
+        self.cmd = [path if os.path.exists(path) else name] + [str(a) for a in args]
+        pre = "".join(f"{k}={shlex.quote(str(v))} " for k, v in (env or {}).items())
+        self.display = f"{pre}ip netns exec {ns.name} {name} {' '.join(shlex.quote(str(a)) for a in args)}"
         self.stderr_lines = []
         self.p = subprocess.Popen(ns.exec_cmd(self.cmd), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, start_new_session=True,
-                                  preexec_fn=preexec)
+                                  preexec_fn=preexec,
+                                  env={**os.environ, **{k: str(v) for k, v in env.items()}}
+                                  if env else None)
         track_process(self)
         self.out = Lines(self.p, name)
         self.err_thread = threading.Thread(target=self._stderr, daemon=True)

@@ -9,12 +9,14 @@
 //! - `usage`: bad command lines and unreachable targets.
 //! - `contract`: the README's output contract, field for field, on both binaries.
 //! - `check`: `--check`, the limits table for -n N, on both binaries.
+//! - `cluster`: `make cluster` at a small size: deploy/k8s's commands summed by a real Prometheus.
 //! - `lab`: the lab's experiments (scripts/lab), each in its own network namespaces.
 
 mod util;
 
 mod check;
 mod client;
+mod cluster;
 mod contract;
 mod lab;
 mod scale;

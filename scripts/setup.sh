@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make setup (run by make test and make cluster): installs what the tests and labs need when it
+# is missing, and nothing when it is there. Debian's prometheus (make cluster scrapes with a
+# real Prometheus server), PyPI's kubernetes-validate and PyYAML (the manifests in deploy/k8s
+# are checked against the Kubernetes schemas offline). What cannot be installed is said here,
+# and the tests that need it are skipped visibly.
+set -uo pipefail
+
+say() { echo "setup: $*" >&2; }
+updated=0
+apt_install() {
+  command -v apt-get >/dev/null || { say "no apt-get: install $* by hand"; return 1; }
+  [ "$(id -u)" = 0 ] || { say "not root: cannot install $* (sudo make setup)"; return 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; then
+    [ "$updated" = 1 ] || { apt-get update -qq >/dev/null 2>&1; updated=1; }
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
+      || { say "apt-get install $* failed"; return 1; }
+  fi
+  say "installed $* (Debian)"
+}
+
+command -v prometheus >/dev/null || apt_install prometheus
+command -v nft >/dev/null || apt_install nftables
+
+if ! python3 -c 'import kubernetes_validate, yaml' 2>/dev/null; then
+  if python3 -m pip install -q kubernetes-validate pyyaml >/dev/null 2>&1; then
+    say "installed kubernetes-validate and PyYAML (PyPI)"
+  else
+    say "pip install kubernetes-validate failed: the manifest check will be skipped"
+  fi
+fi
+exit 0
