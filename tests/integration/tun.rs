@@ -260,3 +260,30 @@ fn handshake_none_leaves_half_open_requests_until_the_teardown() {
     );
     assert_eq!(u(&server.terminate().summary(), "accepted"), 0);
 }
+
+#[test]
+fn two_tun_shards_in_one_namespace_make_one_plan() {
+    let _g = util::shared();
+    let Some(ns) = Netns::or_skip() else { return };
+    let server = ServerGuard::start_in(&ns, &[]);
+    let shards: Vec<Proc> = (0..2)
+        .map(|i| {
+            tun_client(
+                &ns,
+                &server,
+                &["-n", "4000", "--hold", "2", "--shard", &format!("{i}/2")],
+            )
+        })
+        .collect();
+    assert!(
+        server.wait_conns(4000, Duration::from_secs(20)),
+        "the server never held both shards' 4,000"
+    );
+    for p in shards {
+        let run = p.wait(Duration::from_secs(30));
+        assert_eq!(u(&run.summary(), "established"), 2000, "{}", run.stdout);
+        assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    }
+    assert!(wait_until(Duration::from_secs(5), || no_tun_device(&ns)));
+    drop(server);
+}
