@@ -81,6 +81,12 @@ fn lab_listen_queue() {
 }
 
 #[test]
+fn lab_syn_flood() {
+    let _g = shared();
+    lab("syn-flood");
+}
+
+#[test]
 fn lab_fd_limits() {
     let _g = shared();
     lab("fd-limits");

@@ -16,6 +16,7 @@ ORDER = [
     "one_port_beyond_65535",
     "time_wait",
     "listen_queue",
+    "syn_flood",
     "fd_limits",
     "socket_memory",
     "cpu_cost",

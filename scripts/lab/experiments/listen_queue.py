@@ -1,8 +1,9 @@
 """listen-queue (C14): the accept queue; a small backlog drops a burst, a large one absorbs it.
 
 The kernel completes handshakes without the application: a SYN makes a request socket (the SYN
-queue, tcp_max_syn_backlog), the final ACK a full socket on the accept queue until accept()
-takes it. listen()'s backlog is capped at net.core.somaxconn, and the queue is full when
+queue: full at the listen backlog with tcp_syncookies=1, the default; tcp_max_syn_backlog bounds
+it only with cookies off, see syn_flood.py), the final ACK a full socket on the accept queue until
+accept() takes it. listen()'s backlog is capped at net.core.somaxconn, and the queue is full when
 sk_ack_backlog > sk_max_ack_backlog (include/net/sock.h), so backlog + 1 connections fit. Past
 that, tcp_conn_request() drops the SYN and counts ListenOverflows and ListenDrops; no SYN-ACK or
 RST goes back (tcp_abort_on_overflow is off), so the client retransmits until its connect
@@ -43,7 +44,8 @@ def run(lab):
 
     lab.row("net.core.somaxconn", "default 128 (C14)",
             f"16 in the small namespace; {fmt(somaxconn_big)} by default (since Linux 5.4)")
-    lab.row("net.ipv4.tcp_max_syn_backlog", "bounds the SYN queue", syn_backlog)
+    lab.row("net.ipv4.tcp_max_syn_backlog", "bounds the SYN queue",
+            f"{syn_backlog} (bounds it only with tcp_syncookies=0: see syn-flood)")
     lab.row(f"backlog 16, server not accepting, burst of {n}: established / timed out",
             "too small drops connections", f"{fmt(s1['established'])} / {fmt(s1['failed'].get('ETIMEDOUT', 0))}")
     lab.row("TcpExt ListenOverflows / ListenDrops during that burst", "-", f"{fmt(ov)} / {fmt(dr)}")
