@@ -349,7 +349,9 @@ def tun_fits():
     """Refuses, before anything starts, an N this machine's memory cannot hold at the cost per
     connection the TUN bench measured, with the N that would fit."""
     m = parse_meminfo(read("/proc/meminfo"))
-    total, available = m.get("MemTotal", 0) * 1024, m.get("MemAvailable", 0) * 1024
+    total = m.get("MemTotal", 0) * 1024
+    # As the client's guard counts it: reclaimable slab is not free for sockets, which pin theirs.
+    available = (m.get("MemAvailable", 0) - m.get("SReclaimable", 0)) * 1024
     guard = max(1 << 30, total // 20)
     room = available - guard
     fits = max(room // TUN_BYTES_PER_CONN, 0)

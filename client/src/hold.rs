@@ -156,7 +156,7 @@ pub fn run<E: Engine>(
     let mut interrupted = false;
     let mut guard = MemGuard::new(
         mem_threshold(opts),
-        procfs::read_meminfo().map_or(0, |m| m.mem_available),
+        procfs::read_meminfo().map_or(0, |m| m.available_for_sockets()),
         0,
         started,
     );
@@ -170,7 +170,7 @@ pub fn run<E: Engine>(
         }
         let now = Instant::now();
         if guard.due(now) {
-            let available = procfs::read_meminfo().map_or(u64::MAX, |m| m.mem_available);
+            let available = procfs::read_meminfo().map_or(u64::MAX, |m| m.available_for_sockets());
             if guard.observe(available, d.stats.open) {
                 goal = d.stats.launched;
                 if let (Some(stop), true) = (guard.stop(), print.is_some() || slice.index == 0) {

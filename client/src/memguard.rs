@@ -5,7 +5,10 @@
 //! loopback are ~10 GB the kernel cannot swap out. Past what `MemAvailable` (/proc/meminfo: free
 //! memory plus what the kernel can reclaim) covers, the OOM killer ends processes, and on a
 //! shared machine not necessarily the client. So while it opens connections the client reads
-//! `MemAvailable` every [`CHECK_EVERY`]; once it falls below `--min-mem-available` the client
+//! `MemAvailable` less the reclaimable slab (`SReclaimable`: the sockets' own inodes and dentries
+//! are counted there, yet cannot be freed while the sockets are open; see
+//! [`c10m_common::procfs::MemInfo::available_for_sockets`]) every [`CHECK_EVERY`]; once it falls
+//! below `--min-mem-available` the client
 //! opens no more, holds what it has, and says what bound it: the kernel bytes each connection
 //! cost so far (the fall in `MemAvailable` over the connections opened) and how many more the
 //! machine would hold.
