@@ -113,8 +113,27 @@ def stop(p, sig=signal.SIGTERM, timeout=60):
         p.wait(10)
 
 
+def is_client(p):
+    args = p.args if isinstance(p.args, (list, tuple)) else [p.args]
+    return any(os.path.basename(str(a)) in ("c10m-client", "floor-cli") for a in args)
+
+
 def cleanup(*_):
+    """Clients first, with SIGINT, so that they close their connections themselves: a TUN
+    client resets every one. Killed first, it would leave the servers' sockets to be closed by
+    the servers' deaths, each a FIN retransmitted for minutes into a device that is gone (an
+    orphan holding its memory). Then whatever is left, with SIGKILL."""
     global NETNS
+    live = [p for p in procs if p.poll() is None]
+    for p in live:
+        if is_client(p):
+            try:
+                os.killpg(p.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+    deadline = time.time() + 60
+    while time.time() < deadline and any(p.poll() is None for p in live if is_client(p)):
+        time.sleep(0.2)
     for p in procs:
         if p.poll() is None:
             try:
