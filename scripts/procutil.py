@@ -109,6 +109,22 @@ def parse_net_tcp(text):
     return rows
 
 
+def parse_nf_conntrack_stat(text):
+    """/proc/net/stat/nf_conntrack (a header of column names, then one line of hex counters per
+    CPU) -> column -> the sum over CPUs. `entries` is the table's size, the same on every line,
+    so it is taken once."""
+    lines = text.split("\n")
+    names = lines[0].split() if lines else []
+    out = {n: 0 for n in names}
+    rows = [[int(x, 16) for x in line.split()] for line in lines[1:] if line.strip()]
+    for row in rows:
+        for n, v in zip(names, row):
+            out[n] += v
+    if rows and "entries" in out:
+        out["entries"] = rows[0][names.index("entries")]
+    return out
+
+
 def parse_file_nr(text):
     """/proc/sys/fs/file-nr -> (file handles allocated, allocated but unused (always 0 since
     2.6), fs.file-max)."""

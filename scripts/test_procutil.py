@@ -208,6 +208,22 @@ class StatBusyTest(unittest.TestCase):
         self.assertEqual(parse_stat_busy(STAT), 105402 + 29834 + 6108 + 13333)
 
 
+class NfConntrackStatTest(unittest.TestCase):
+    TEXT = ("entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n"
+            "000007d0  00000000 00000000 00000000 00000003 00000000 00000000 00000000 00000000 00000000 0000000a 00000000 00000000  00000000 00000000 00000000 00000000\n"
+            "000007d0  00000000 00000000 00000000 00000001 00000000 00000000 00000000 00000000 00000000 00000014 00000000 00000000  00000000 00000000 00000000 00000000\n")
+
+    def test_sums_cpus_but_not_entries(self):
+        st = procutil.parse_nf_conntrack_stat(self.TEXT)
+        self.assertEqual(st["entries"], 2000)
+        self.assertEqual(st["drop"], 30)
+        self.assertEqual(st["invalid"], 4)
+        self.assertEqual(st["search_restart"], 0)
+
+    def test_empty(self):
+        self.assertEqual(procutil.parse_nf_conntrack_stat(""), {})
+
+
 class SockstatTest(unittest.TestCase):
     def test_v4(self):
         s = parse_sockstat(SOCKSTAT)

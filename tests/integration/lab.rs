@@ -81,6 +81,13 @@ fn lab_listen_queue() {
 }
 
 #[test]
+fn lab_conntrack() {
+    // It changes the machine-wide nf_conntrack_max for its runs: nothing else may run beside it.
+    let _g = exclusive();
+    lab("conntrack");
+}
+
+#[test]
 fn lab_syn_flood() {
     let _g = shared();
     lab("syn-flood");

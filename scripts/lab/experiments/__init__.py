@@ -17,6 +17,7 @@ ORDER = [
     "time_wait",
     "listen_queue",
     "syn_flood",
+    "conntrack",
     "fd_limits",
     "socket_memory",
     "cpu_cost",
