@@ -88,6 +88,13 @@ fn lab_conntrack() {
 }
 
 #[test]
+fn lab_tcp_mem() {
+    // It lowers the machine-wide tcp_mem for one run: nothing else may run beside it.
+    let _g = exclusive();
+    lab("tcp-mem");
+}
+
+#[test]
 fn lab_syn_flood() {
     let _g = shared();
     lab("syn-flood");

@@ -20,6 +20,7 @@ ORDER = [
     "conntrack",
     "fd_limits",
     "socket_memory",
+    "tcp_mem",
     "cpu_cost",
     "autogroup",
     "retired_knobs",
