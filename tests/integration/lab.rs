@@ -95,6 +95,12 @@ fn lab_tcp_mem() {
 }
 
 #[test]
+fn lab_fin_wait_2() {
+    let _g = shared();
+    lab("fin-wait-2");
+}
+
+#[test]
 fn lab_syn_flood() {
     let _g = shared();
     lab("syn-flood");

@@ -15,6 +15,7 @@ ORDER = [
     "ports_destinations",
     "one_port_beyond_65535",
     "time_wait",
+    "fin_wait_2",
     "listen_queue",
     "syn_flood",
     "conntrack",

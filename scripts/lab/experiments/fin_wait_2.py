@@ -1,0 +1,91 @@
+"""fin-wait-2 (C2): an orphaned FIN_WAIT_2 whose peer never closes lives tcp_fin_timeout seconds.
+
+A side that closes first sends FIN and, once it is acknowledged, waits in FIN_WAIT_2 for the
+peer's FIN. If its program has already closed the socket (an orphan) and the peer never closes,
+nothing would ever end that wait, so the kernel bounds it: tcp_fin_timeout. For a timeout up to
+60 s, tcp_set_state()'s caller (tcp_close() / tcp_rcv_state_process()) hands the socket to
+tcp_time_wait(sk, TCP_FIN_WAIT2, timeout): a small timewait socket whose substate is FIN_WAIT2,
+which /proc/net/tcp lists as state 05 and sockstat counts under `tw`. When the timer fires, it is
+gone; the peer's socket stays in CLOSE_WAIT, because only its own program can close it.
+
+Each run: a server that never accepts (its sockets get the FIN and sit in CLOSE_WAIT, unread),
+N connections that a short program opens and closes at once, and a namespace with
+tcp_fin_timeout set; the lab samples the FIN_WAIT_2 count until it is zero. docs/labs/fin-wait-2.md
+is the worksheet.
+"""
+
+import subprocess
+import sys
+import time
+
+from ..errors import LabError
+from ..framework import fmt
+
+NAME = "fin-wait-2"
+CLAIMS = "C2"
+TITLE = "An orphaned FIN_WAIT_2 whose peer never closes lives tcp_fin_timeout seconds"
+
+N = 200
+FIN_WAIT2, CLOSE_WAIT = 5, 8
+OPEN_AND_CLOSE = """
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.create_connection(("198.18.0.1", 7000), timeout=5)
+    socks.append(s)
+for s in socks:
+    s.close()
+"""
+
+
+def counts(ns):
+    rows = ns.tcp_sockets()
+    return (sum(1 for lp, rp, st in rows if st == FIN_WAIT2 and rp == 7000),
+            sum(1 for lp, rp, st in rows if st == CLOSE_WAIT and lp == 7000))
+
+
+def one_run(lab, timeout):
+    ns = lab.ns(f"fin{timeout}", ["198.18.0.1"], {"net.ipv4.tcp_fin_timeout": timeout})
+    lab.server(ns, "198.18.0.1:7000", "--pause-accept", 0, "--backlog", 4096, "--quiet")
+    cmd = ns.exec_cmd([sys.executable, "-c", OPEN_AND_CLOSE, str(N)])
+    lab.commands.append(f"ip netns exec {ns.name} python3 -c '<open {N} connections, close them>'")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise LabError(f"the client program failed: {r.stderr.strip()}")
+    closed_at = time.time()
+    first = counts(ns)
+    gone_after = None
+    while time.time() - closed_at < timeout + 30:
+        fw2, _ = counts(ns)
+        if fw2 == 0:
+            gone_after = time.time() - closed_at
+            break
+        time.sleep(0.1)
+    # A walk of /proc/net/tcp while other sockets leave the table can skip one: count again
+    # until two walks agree.
+    later, prev = None, -1
+    for _ in range(20):
+        later = counts(ns)[1]
+        if later == prev:
+            break
+        prev = later
+        time.sleep(0.1)
+    return {"fin_wait2": first[0], "close_wait": first[1], "gone_after": gone_after,
+            "close_wait_after": later}
+
+
+def run(lab):
+    runs = {t: one_run(lab, t) for t in (3, 8)}
+    for t, r in runs.items():
+        lab.row(f"tcp_fin_timeout={t}: {fmt(N)} connections closed by the client, the server never "
+                f"closes: FIN_WAIT_2 / CLOSE_WAIT just after", "-",
+                f"{fmt(r['fin_wait2'])} / {fmt(r['close_wait'])}")
+        gone = "not within the wait" if r["gone_after"] is None else f"{r['gone_after']:.1f} s"
+        lab.row(f"tcp_fin_timeout={t}: every FIN_WAIT_2 gone after", "C2: shorten it to shorten TIME_WAIT",
+                gone)
+        lab.row(f"tcp_fin_timeout={t}: the server's CLOSE_WAIT then", "-", fmt(r["close_wait_after"]))
+    for t, r in runs.items():
+        lab.check(f"tcp_fin_timeout={t}: all {N} in FIN_WAIT_2 at first, all gone after about {t} s",
+                  r["fin_wait2"] == N and r["gone_after"] is not None and t - 0.5 <= r["gone_after"] <= t + 3)
+        lab.check(f"tcp_fin_timeout={t}: the peer's CLOSE_WAIT stays: only its program can close it",
+                  r["close_wait_after"] == N)
