@@ -66,7 +66,10 @@ class Netns:
                 f.write(etc_hosts)
         sh(["ip", "-n", self.name, "link", "set", "lo", "up"])
         for a in addrs:
-            sh(["ip", "-n", self.name, "addr", "add", f"{a}/32", "dev", "lo"])
+            # IPv6: a /128 with no duplicate-address detection, usable at once.
+            extra = ["nodad"] if ":" in a else []
+            sh(["ip", "-n", self.name, "addr", "add", f"{a}/{128 if ':' in a else 32}", "dev", "lo"]
+               + extra)
         for k, v in (sysctls or {}).items():
             self.sysctl(k, v)
 
