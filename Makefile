@@ -34,10 +34,10 @@ test: build setup
 	python3 -m unittest discover -s scripts -p 'test_*.py'
 	$(CARGO) test --release --workspace
 
-bench: build
+bench: build setup
 	python3 scripts/bench.py
 
-bench-tun: build
+bench-tun: build setup
 	BENCH_ENGINE=tun python3 scripts/bench.py
 
 bench-connect: build

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 
+import plots
 from lab.netns import Netns, ehash_entries_for
 from procutil import (KERNEL_CACHES, CpuWindow, Lines, log, machine, meminfo_slab, parse_meminfo,
                       parse_sockstat, read, slabinfo, tree_cpu_s, tree_rss)
@@ -310,6 +311,7 @@ def run_floor(work):
     time.sleep(1.0)
     base = N // procs_n
     cpu_window, ramp_cpu = CpuWindow().start(), None
+    inuse0, series, next_sample = sockstat_inuse(), [], 0.0
     t0 = time.time()
     clients = []
     for i in range(procs_n):
@@ -320,6 +322,9 @@ def run_floor(work):
     outs = [Lines(c, "floor-cli") for c in clients]
     done_at = None
     while time.time() < t0 + 300:
+        if time.time() - t0 >= next_sample:  # both ends' sockets: two per connection
+            series.append((round(time.time() - t0, 2), max(0, (sockstat_inuse() - inuse0) // 2)))
+            next_sample += 0.5
         if all(any(l.startswith("DONE") for l in o.lines) for o in outs):
             done_at = time.time()
             ramp_cpu = ramp_cpu_record(cpu_window, [s.pid for s in servers], [c.pid for c in clients])
@@ -331,8 +336,10 @@ def run_floor(work):
         stop(c, signal.SIGINT, 60)
     for s in servers:
         stop(s, signal.SIGINT, 60)
+    if done_at:
+        series.append((round(done_at - t0, 2), N))
     return {"processes_per_side": procs_n, "ramp_s": round(done_at - t0, 2) if done_at else None,
-            "ramp_cpu": ramp_cpu}
+            "ramp_cpu": ramp_cpu, "ramp_series": series}
 
 
 def run_floor_tun(work):
@@ -349,9 +356,12 @@ def run_floor_tun(work):
     client = start(in_ns([f"{BIN}/c10m-client", "--target", f"{HOST}:{port}", "-n", str(N),
                           "--hold", "1", "--json"] + tun_args()), "client", f"{work}/fclient.err")
     out = Lines(client, "client")
-    ramp_cpu = None
+    ramp_cpu, series = None, []
     deadline = time.time() + 600
     while client.poll() is None and time.time() < deadline:
+        tick = out.last.get("tick", {})
+        if tick and (not series or tick["elapsed_s"] > series[-1][0]):
+            series.append((tick["elapsed_s"], tick["established"]))
         if ramp_cpu is None and out.last.get("tick", {}).get("established", 0) >= N:
             ramp_cpu = ramp_cpu_record(cpu_window, [s.pid for s in servers], [client.pid])
         time.sleep(0.2)
@@ -361,7 +371,7 @@ def run_floor_tun(work):
         stop(s, signal.SIGINT, 60)
     csum = out.last.get("summary", {})
     return {"processes_per_side": procs_n, "ramp_s": csum.get("elapsed_to_all_s"),
-            "established": csum.get("established"), "ramp_cpu": ramp_cpu}
+            "established": csum.get("established"), "ramp_cpu": ramp_cpu, "ramp_series": series}
 
 
 def tun_fits():
@@ -473,7 +483,9 @@ def main():
                      "ramp_s_after": floor_after and floor_after.get("ramp_s"),
                      "ramp_s": round(sum(floors) / len(floors), 2),
                      "ramp_cpu_before": floor_before and floor_before.get("ramp_cpu"),
-                     "ramp_cpu_after": floor_after and floor_after.get("ramp_cpu")}
+                     "ramp_cpu_after": floor_after and floor_after.get("ramp_cpu"),
+                     "ramp_series_before": floor_before and floor_before.get("ramp_series"),
+                     "ramp_series_after": floor_after and floor_after.get("ramp_series")}
         summary["floor"] = floor
         if floor and summary.get("ramp_s"):
             summary["ramp_ratio_c10m_over_floor"] = round(summary["ramp_s"] / floor["ramp_s"], 2)
@@ -504,7 +516,8 @@ def main():
         f.write(",".join(keys) + "\n")
         for r in rows:
             f.write(",".join(str(r[k]) for k in keys) + "\n")
-    svg_plot(rows, f"{dated}/plot.svg")
+    if not plots.bench_plot(summary, rows, f"{dated}/plot"):
+        svg_plot(rows, f"{dated}/plot.svg")
     md = ["| measure | value |", "|---|---|"]
     for k in ("connections", "failures", "ramp_s", "connect_rate_per_s", "hold_s", "pings_sent",
               "pings_ok", "pings_unanswered", "echo_mismatches", "rtt_p50_us", "rtt_p99_us", "server_user_bytes_per_conn",

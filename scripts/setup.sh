@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make setup (run by make test and make cluster): installs what the tests and labs need when it
 # is missing, and nothing when it is there. Debian's prometheus (make cluster scrapes with a
-# real Prometheus server), PyPI's kubernetes-validate and PyYAML (the manifests in deploy/k8s
-# are checked against the Kubernetes schemas offline). What cannot be installed is said here,
+# real Prometheus server), Debian's nftables (the conntrack lab), PyPI's kubernetes-validate and
+# PyYAML (the manifests in deploy/k8s are checked against the Kubernetes schemas offline) and
+# matplotlib (the bench's plot). What cannot be installed is said here,
 # and the tests that need it are skipped visibly.
 set -uo pipefail
 
@@ -22,6 +23,14 @@ apt_install() {
 
 command -v prometheus >/dev/null || apt_install prometheus
 command -v nft >/dev/null || apt_install nftables
+
+if ! python3 -c 'import matplotlib' 2>/dev/null; then
+  if python3 -m pip install -q matplotlib >/dev/null 2>&1; then
+    say "installed matplotlib (PyPI): the bench's plot.png"
+  else
+    say "pip install matplotlib failed: the bench draws its plain SVG instead"
+  fi
+fi
 
 if ! python3 -c 'import kubernetes_validate, yaml' 2>/dev/null; then
   if python3 -m pip install -q kubernetes-validate pyyaml >/dev/null 2>&1; then

@@ -1,0 +1,63 @@
+"""The bench's picture, drawn with matplotlib (installed by make setup) so that it reads when
+projected: c10m's ramp beside the floor's (connections against seconds since the first connect),
+and memory against time. Without matplotlib the bench falls back to its own plain SVG."""
+
+import os
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:  # make setup installs it; the caller falls back
+    plt = None
+
+
+def _c10m_ramp(rows):
+    """(seconds since the first connect, connections the server holds) from the bench's rows."""
+    first = next((r["t_s"] for r in rows if r["client_established"] > 0), None)
+    if first is None:
+        return [], []
+    t0 = first - 1.0  # rows are one second apart: the first connect came within the second before
+    pts = [(0.0, 0)] + [(r["t_s"] - t0, r["server_connections"] or r["client_established"])
+                        for r in rows if r["t_s"] >= first]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def bench_plot(summary, rows, base):
+    """Writes base.png and base.svg; False when matplotlib is missing."""
+    if plt is None or not rows:
+        return False
+    n = summary.get("connections") or max(r["client_established"] for r in rows)
+    fig, (ramp, mem) = plt.subplots(1, 2, figsize=(13, 5), dpi=110)
+    t, c = _c10m_ramp(rows)
+    ramp.plot(t, [v / 1e6 for v in c], color="#1f77b4", lw=2.5, label=f"c10m-server ({summary.get('ramp_s')} s)")
+    floor = summary.get("floor") or {}
+    for key, style, when in (("ramp_series_before", "--", "before"), ("ramp_series_after", ":", "after")):
+        s = floor.get(key)
+        if s:
+            ramp.plot([p[0] for p in s], [p[1] / 1e6 for p in s], color="#7f7f7f", lw=2, ls=style,
+                      label=f"C floor, {when} ({floor.get('ramp_s_' + when)} s)")
+    ends = [x for x in (summary.get("ramp_s"), floor.get("ramp_s_before"), floor.get("ramp_s_after")) if x]
+    if ends:
+        ramp.set_xlim(0, max(max(ends) * 1.25, 2.0))
+    ramp.set_title(f"Ramp to {n:,} connections: c10m beside the C floor")
+    ramp.set_xlabel("seconds since the first connect")
+    ramp.set_ylabel("connections held (millions)")
+    ramp.grid(alpha=0.3)
+    ramp.legend(loc="lower right")
+    ts = [r["t_s"] for r in rows]
+    mem.plot(ts, [r["kernel_slab_bytes"] / 2**30 for r in rows], color="#d62728", lw=2.5, label="kernel slab")
+    mem.plot(ts, [(r["client_rss_bytes"] + (r["server_rss_bytes"] or 0)) / 2**30 for r in rows],
+             color="#2ca02c", lw=2.5, label="user RSS, both programs")
+    mem.set_title("Memory during the c10m run")
+    mem.set_xlabel("seconds since the bench started c10m")
+    mem.set_ylabel("GiB")
+    mem.grid(alpha=0.3)
+    mem.legend(loc="upper left")
+    fig.suptitle(f"{summary.get('command', 'make bench')} on {summary.get('machine', 'this machine')}",
+                 fontsize=10)
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(f"{base}.{ext}")
+    plt.close(fig)
+    return True
