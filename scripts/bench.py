@@ -311,7 +311,7 @@ def run_floor(work):
     time.sleep(1.0)
     base = N // procs_n
     cpu_window, ramp_cpu = CpuWindow().start(), None
-    inuse0, series, next_sample = sockstat_inuse(), [], 0.0
+    inuse0, series, next_sample = sockstat_inuse(), [(0.0, 0)], 0.5
     t0 = time.time()
     clients = []
     for i in range(procs_n):
