@@ -191,6 +191,7 @@ pub fn run(config: Config) -> Result<bool, Error> {
     let Config { ask, opts, .. } = config;
     let out = Exporter(opts.output);
     sys::install_stop_handler().map_err(Error::Signals)?;
+    sys::no_malloc_top_pad();
     let grant = rlimit::raise_nofile(opts.nofile).map_err(Error::Nofile)?;
     if let Some(advice) = grant.advice("--processes N") {
         warn(&advice);

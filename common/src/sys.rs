@@ -38,6 +38,22 @@ pub fn page_size() -> u64 {
     }
 }
 
+/// Stops glibc's malloc from growing the heap 128 KiB past each request (`M_TOP_PAD` = 0):
+/// a program whose big tables are allocated once gains nothing from the pad, and the pad is
+/// resident memory (measured: 123 KB in a TUN client, 0.41 B per connection at 300,000).
+/// `false` where the allocator has no such knob.
+pub fn no_malloc_top_pad() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt takes two ints and changes allocator parameters; no pointers.
+        unsafe { libc::mallopt(libc::M_TOP_PAD, 0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// Clock ticks per second (the unit of utime/stime in /proc/PID/stat).
 pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
