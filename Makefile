@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN   := target/release
 
-.PHONY: all build setup cluster demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
+.PHONY: all build setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
 
 all: build
 
@@ -10,6 +10,7 @@ help:
 	@echo "make build   build c10m-server and c10m-client (release)"
 	@echo "make demo    one server process filled to its fd limit by one client, on loopback (< 1 min)"
 	@echo "make test    unit and integration tests (what CI runs); installs what they need first (make setup)"
+	@echo "make course  make lab, then the course pack's student and teacher sheets from its results (docs/course/labs/)"
 	@echo "make cluster  CLUSTER_HOSTS (8) client hosts x CLUSTER_CONNS/HOSTS connections to one server, from deploy/k8s, summed by Prometheus"
 	@echo "make bench   BENCH_CONNS (default 1,000,000) held 30 s with pings, vs the C floor; writes bench/results/latest/"
 	@echo "make bench-tun  BENCH_CONNS (default 3,000,000) to c10m-server from the TUN client in a namespace, vs the floor server"
@@ -48,6 +49,9 @@ bench-metrics: build
 
 bench-ramp: build
 	python3 scripts/bench-ramp.py
+
+course: lab
+	python3 scripts/course.py
 
 cluster: build setup
 	python3 scripts/cluster.py

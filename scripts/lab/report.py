@@ -1,6 +1,7 @@
 """An experiment's record as the lab reports it: the text table on stdout, the JSON record (on
 stdout with --json) and the result files lab/results/NAME.json and NAME.md."""
 
+import datetime
 import json
 import os
 
@@ -10,6 +11,8 @@ def record(lab, ok, error, skipped, elapsed, mach):
     return {"name": lab.name, "claims": lab.claims, "title": lab.title, "ok": ok, "error": error,
             "skipped": skipped,
             "elapsed_s": round(elapsed, 2), "machine": mach,
+            "command": f"make lab-{lab.name}",
+            "date": datetime.date.today().isoformat(),
             "rows": [{"measured": a, "article": b, "value": c} for a, b, c in lab.rows],
             "checks": [{"check": w, "ok": k} for w, k in lab.checks],
             "notes": lab.notes, "commands": lab.commands}
