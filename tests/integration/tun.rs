@@ -178,9 +178,23 @@ fn sigkill_of_the_client_leaves_the_server_holding_until_it_closes() {
     assert!(wait_until(Duration::from_secs(3), || no_tun_device(&ns)));
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(server_conns(&server), Some(2000));
+    // Closing them now would send 2,000 FINs into nothing: orphans retransmitting for minutes.
+    // A new client on the same addresses answers every segment of a connection it does not
+    // hold with a RST, so the server's FINs end at once.
+    let sweeper = tun_client(&ns, &server, &["-n", "1", "--hold", "5"]);
+    assert!(wait_until(Duration::from_secs(5), || !no_tun_device(&ns)));
+    std::thread::sleep(Duration::from_millis(500));
     let s = server.terminate().summary();
-    assert_eq!((u(&s, "accepted"), u(&s, "closed")), (2000, 0));
-    assert_eq!(u(&s, "connections_at_exit"), 2000);
+    // Its one connection may have landed on the 4-tuple of an old one (same address, first
+    // port) and reset it: 2,000 or 2,001 accepted, at most that one closed before the end.
+    assert!((2000..=2001).contains(&u(&s, "accepted")), "{s}");
+    assert!(u(&s, "closed") <= 1, "{s}");
+    assert!(
+        wait_until(Duration::from_secs(5), || ns.sockstat().tcp_inuse == 0),
+        "the server's closed sockets linger: {:?}",
+        ns.sockstat()
+    );
+    let _ = sweeper.wait(Duration::from_secs(20));
 }
 
 #[test]
