@@ -61,3 +61,27 @@ def bench_plot(summary, rows, base):
         fig.savefig(f"{base}.{ext}")
     plt.close(fig)
     return True
+
+
+def curves_plot(curves, title, machine, path):
+    """A lab's curves (framework.Lab.curve), one panel each, as one PNG; False without
+    matplotlib."""
+    if plt is None or not curves:
+        return False
+    fig, axes = plt.subplots(1, len(curves), figsize=(7 * len(curves), 5), dpi=110, squeeze=False)
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    for ax, c in zip(axes[0], curves):
+        for i, s in enumerate(c["series"]):
+            ax.plot(s["x"], s["y"], lw=2.5, color=colors[i % len(colors)], label=s["label"])
+        for m in c["marks"]:
+            ax.axhline(m["y"], color="#7f7f7f", ls="--", lw=1.5, label=m["label"])
+        ax.set_title(c["title"])
+        ax.set_xlabel(c["xlabel"])
+        ax.set_ylabel(c["ylabel"])
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.suptitle(f"{title}\n{machine}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True

@@ -22,6 +22,7 @@ class Lab:
     def __init__(self, name, claims, title):
         self.name, self.claims, self.title = name, claims, title
         self.rows, self.checks, self.notes, self.commands, self.procs = [], [], [], [], []
+        self.curves = []
 
     def ns(self, tag, addrs=(), sysctls=None):
         ns = Netns(tag, addrs, sysctls)
@@ -61,6 +62,13 @@ class Lab:
 
     def note(self, text):
         self.notes.append(text)
+
+    def curve(self, title, xlabel, ylabel, series, marks=()):
+        """A picture of the run: `series` is [(label, xs, ys)], `marks` [(label, y)] horizontal
+        lines (what the article or the kernel predicts). Kept in the JSON; drawn as NAME.png."""
+        self.curves.append({"title": title, "xlabel": xlabel, "ylabel": ylabel,
+                            "series": [{"label": lab, "x": list(xs), "y": list(ys)} for lab, xs, ys in series],
+                            "marks": [{"label": lab, "y": y} for lab, y in marks]})
 
 
 def failures(c):

@@ -15,7 +15,7 @@ def record(lab, ok, error, skipped, elapsed, mach):
             "date": datetime.date.today().isoformat(),
             "rows": [{"measured": a, "article": b, "value": c} for a, b, c in lab.rows],
             "checks": [{"check": w, "ok": k} for w, k in lab.checks],
-            "notes": lab.notes, "commands": lab.commands}
+            "notes": lab.notes, "commands": lab.commands, "curves": lab.curves}
 
 
 def write_results(out_dir, lab, rec, elapsed, mach):
@@ -24,6 +24,10 @@ def write_results(out_dir, lab, rec, elapsed, mach):
         json.dump(rec, f, indent=1)
     with open(os.path.join(out_dir, f"{lab.name}.md"), "w") as f:
         f.write(render_md(lab, elapsed, mach))
+    if lab.curves:
+        import plots
+        plots.curves_plot(lab.curves, f"{lab.name}: {lab.title}", mach,
+                          os.path.join(out_dir, f"{lab.name}.png"))
 
 
 def render_text(lab, elapsed, error):

@@ -96,6 +96,9 @@ def run(lab):
             f"{at(plateau_s) / rate:.1f} s with tcp_fin_timeout = 5")
     lab.check(f"TIME_WAIT plateaus near rate x 60 = {fmt(expected)} (0.85..1.05 x)",
               0.85 * expected <= at(plateau_s) <= 1.05 * expected)
+    lab.curve(f"TIME_WAIT while churning {rate} connections/s", "seconds", "sockets in TIME_WAIT",
+              [("TIME_WAIT (sockstat tw)", [t["elapsed_s"] for t in ticks], [t["tcp_tw"] for t in ticks])],
+              [(f"rate x 60 s = {expected:,}", expected)])
     lab.check("it stopped climbing after 60 s (70 s within 5% of 62 s)",
               abs(at(plateau_s) - at(62)) <= 0.05 * expected)
 
