@@ -2,8 +2,6 @@
 projected: c10m's ramp beside the floor's (connections against seconds since the first connect),
 and memory against time. Without matplotlib the bench falls back to its own plain SVG."""
 
-import os
-
 try:
     import matplotlib
     matplotlib.use("Agg")

@@ -36,7 +36,7 @@ use crate::output::{Summary, SummaryInput, Tick, TickInput};
 use crate::pacing::Pacer;
 use crate::payload::Payload;
 use crate::plan::{Plan, Slice};
-use crate::start::{self, WallAnchor};
+use crate::start::{wait_for_start, WallAnchor};
 use crate::stats::{Gate, Published};
 
 const TICK: Duration = Duration::from_secs(1);
@@ -312,19 +312,6 @@ pub fn run<E: Engine>(
     );
     summary.ramp_started_unix_s = d.first_connect.map(|t| wall.unix_of(t));
     Ok(summary)
-}
-
-/// Waits for `--start-at`, if given; `say`: this process speaks for the run.
-pub fn wait_for_start(opts: &Options, say: bool) {
-    let Some(at) = opts.start_at else { return };
-    if let Ok(Some(late)) = start::wait_until(at) {
-        if say {
-            warn(&format!(
-                "--start-at {at:.3} had passed {:.3} s before this client was ready: ramping now",
-                late.as_secs_f64()
-            ));
-        }
-    }
 }
 
 /// `--min-mem-available`, or its default from this machine's memory.

@@ -113,7 +113,7 @@ pub fn run<E: Engine>(
 ) -> Result<RequestsSummary, Error> {
     let keepalive = opts.mode == Mode::Keepalive;
     let n = plan.requested;
-    crate::hold::wait_for_start(opts, true);
+    crate::start::wait_for_start(opts, true);
     let mut d = Driver::new(behaviour(opts), plan.connections as usize, Some(out));
     let started = d.started();
     let mut server_ports: Vec<u16> = plan.targets.iter().map(|t| t.port()).collect();

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use c10m_common::sys;
 
+use crate::cli::Options;
+use crate::export::warn;
+
 /// The furthest ahead a start may be set: a typo should not leave a client waiting for days.
 pub const MAX_AHEAD: Duration = Duration::from_secs(24 * 3600);
 
@@ -89,6 +92,19 @@ pub fn wait_until(at: f64) -> Result<Option<Duration>, String> {
                 return Ok(None);
             }
             Wait::Sleep(d) => std::thread::sleep(d.min(Duration::from_millis(100)) / 2),
+        }
+    }
+}
+
+/// Waits for `--start-at`, if given; `say`: this process speaks for the run.
+pub fn wait_for_start(opts: &Options, say: bool) {
+    let Some(at) = opts.start_at else { return };
+    if let Ok(Some(late)) = wait_until(at) {
+        if say {
+            warn(&format!(
+                "--start-at {at:.3} had passed {:.3} s before this client was ready: ramping now",
+                late.as_secs_f64()
+            ));
         }
     }
 }

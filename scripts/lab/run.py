@@ -1,6 +1,7 @@
 """Running things: a command that must succeed (sh), a c10m binary inside a namespace whose
 stdout and stderr are collected (Proc), and waiting for a condition with a deadline (wait_for)."""
 
+import contextlib
 import json
 import os
 import shlex
@@ -22,6 +23,40 @@ def sh(cmd):
     if r.returncode != 0:
         raise LabError(f"{' '.join(cmd)}: {r.stderr.strip() or r.returncode}")
     return r.stdout
+
+
+def settled(read, timeout, step=0.1, accept=lambda v: True):
+    """read() once two calls in a row return the same accepted value, or its last value after
+    `timeout` seconds. /proc/net/tcp is walked bucket by bucket while sockets come and go, so a
+    single walk can see one twice or miss one; two walks that agree saw a table holding still."""
+    end, prev = time.time() + timeout, object()
+    while True:
+        v = read()
+        if (v == prev and accept(v)) or time.time() >= end:
+            return v
+        prev = v
+        time.sleep(step)
+
+
+def kernel_log(*needles):
+    """The kernel log's lines (dmesg) that contain every one of `needles`."""
+    r = subprocess.run(["dmesg"], capture_output=True, text=True)
+    return [line for line in r.stdout.splitlines() if all(n in line for n in needles)]
+
+
+@contextlib.contextmanager
+def machine_sysctl(path, value):
+    """Writes `value` to the machine-wide /proc/sys file `path` for the block and puts the old
+    value back on every exit path (an exception, Ctrl-C's SystemExit); yields the old value."""
+    with open(path) as f:
+        old = f.read().strip()
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+        yield old
+    finally:
+        with open(path, "w") as f:
+            f.write(old)
 
 
 def wait_for(cond, timeout, step=0.1):

@@ -10,6 +10,7 @@ if it is not, and puts it back whatever happens. Inside a cpu cgroup of its own,
 the group and sessions do not matter. docs/labs/autogroup.md is the worksheet.
 """
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from procutil import read, tree_cpu_s
 
 from ..errors import LabError, LabSkipped
 from ..framework import fmt
-from ..run import wait_for
+from ..run import machine_sysctl, wait_for
 
 NAME = "autogroup"
 CLAIMS = "C15, C16"
@@ -37,10 +38,7 @@ def run(lab):
     per_side, n, busy_s, hold = 2 * ncpu, 2000 * 2 * ncpu, 4, 8
     ns = lab.ns("sched", ["198.18.0.1"])
     before = read(AUTOGROUP).strip()
-    if before != "1":
-        with open(AUTOGROUP, "w") as f:  # global: put back below, whatever happens
-            f.write("1")
-    try:
+    with machine_sysctl(AUTOGROUP, "1") if before != "1" else contextlib.nullcontext():
         results = {}
         for one in (True, False):
             extra = ["--one-session"] if one else []
@@ -61,10 +59,6 @@ def run(lab):
             s.stop()
             summary = c.last("summary")
             results[one] = (got / busy_s, flood / busy_s, summary)
-    finally:
-        if before != "1":
-            with open(AUTOGROUP, "w") as f:
-                f.write(before)
     (one_share, one_flood, one_sum), (own_share, own_flood, own_sum) = results[True], results[False]
     groups_one, groups_own = 3, 2 * per_side + 1
     lab.row(f"kernel.sched_autogroup_enabled (CFS shares the CPU among sessions first); {ncpu} CPUs",

@@ -23,7 +23,7 @@ from procutil import parse_nf_conntrack_stat, slabinfo
 
 from ..errors import LabSkipped
 from ..framework import fmt
-from ..run import wait_for
+from ..run import kernel_log, machine_sysctl, wait_for
 
 NAME = "conntrack"
 CLAIMS = "C16"  # millions of connections meet this limit long before the article's
@@ -60,9 +60,7 @@ NOTRACK = """table inet c10m_raw {
 def kmsg_table_full():
     """The kernel log's lines that say the table was full ("nf_conntrack: table full in netns
     N, dropping packet" on 6.x; "table full, dropping packet" before)."""
-    r = subprocess.run(["dmesg"], capture_output=True, text=True)
-    return [line for line in r.stdout.splitlines()
-            if "table full" in line and "dropping packet" in line]
+    return kernel_log("table full", "dropping packet")
 
 
 def one_run(lab, tag, limit, notrack=False):
@@ -106,8 +104,6 @@ def run(lab):
         raise LabSkipped("nft is not installed (make setup installs Debian's nftables)")
     if not os.path.exists(MAX):
         raise LabSkipped(f"{MAX} is absent: no nf_conntrack in this kernel")
-    with open(MAX) as f:
-        before = f.read().strip()
     # The limit is machine-wide and every namespace's count is held against it: a host that
     # tracks its own connections (Docker, kube-proxy) would lose new ones while it is low.
     with open("/proc/sys/net/netfilter/nf_conntrack_count") as f:
@@ -115,13 +111,10 @@ def run(lab):
     if host > LIMIT // 10:
         raise LabSkipped(f"this machine tracks {host:,} connections of its own; lowering the "
                          f"machine-wide nf_conntrack_max to {LIMIT:,} would drop its new ones")
-    try:
+    with machine_sysctl(MAX, LIMIT) as before:  # each run sets its own limit inside
         full = one_run(lab, "full", LIMIT)
         bigger = one_run(lab, "bigger", 2 * N)
         untracked = one_run(lab, "notrack", LIMIT, notrack=True)
-    finally:
-        with open(MAX, "w") as f:  # global: put back whatever happened
-            f.write(before)
     lab.note(f"net.netfilter.nf_conntrack_max is machine-wide: set to {fmt(LIMIT)} and "
              f"{fmt(2 * N)} for the runs, put back to {before} after them.")
     lab.row("nf_conntrack_max on this machine", "-", f"{int(before):,} (machine-wide)")

@@ -20,6 +20,7 @@ import time
 
 from ..errors import LabError
 from ..framework import fmt
+from ..run import settled
 
 NAME = "fin-wait-2"
 CLAIMS = "C2"
@@ -61,15 +62,7 @@ def one_run(lab, timeout):
             gone_after = time.time() - closed_at
             break
         time.sleep(0.1)
-    # A walk of /proc/net/tcp while other sockets leave the table can skip one: count again
-    # until two walks agree.
-    later, prev = None, -1
-    for _ in range(20):
-        later = counts(ns)[1]
-        if later == prev:
-            break
-        prev = later
-        time.sleep(0.1)
+    later = settled(lambda: counts(ns)[1], 2)
     return {"fin_wait2": first[0], "close_wait": first[1], "gone_after": gone_after,
             "close_wait_after": later}
 

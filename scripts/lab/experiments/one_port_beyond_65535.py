@@ -11,7 +11,7 @@ worksheet.
 """
 
 from ..framework import failure_text, fmt
-from ..run import wait_for
+from ..run import settled
 
 NAME = "one-port-beyond-65535"
 CLAIMS = "C8"
@@ -27,17 +27,8 @@ def run(lab):
     # /proc/net/tcp is walked bucket by bucket while connections are still being hashed, so a
     # walk during the ramp can see a socket twice (one run counted 81,090 for 70,000). Count
     # only once two walks in a row agree: the ramp is over and the table holds still.
-    def on_port_now():
-        return sum(1 for r in ns.tcp_sockets() if r[0] == 7000 and r[2] == 1)
-    last = [None]
-
-    def stable():
-        k = on_port_now()
-        same = k == last[0] and k > 0
-        last[0] = k
-        return same
-    wait_for(stable, 60, 0.5)
-    on_port = last[0] or 0
+    on_port = settled(lambda: sum(1 for r in ns.tcp_sockets() if r[0] == 7000 and r[2] == 1),
+                      60, 0.5, accept=lambda k: k > 0)
     c.wait(120)
     s.stop()
     cs, ss = c.last("summary"), s.last("summary") or {}

@@ -20,7 +20,7 @@ docs/labs/syn-flood.md is the worksheet.
 """
 
 from ..framework import fmt
-from ..run import wait_for
+from ..run import settled
 
 NAME = "syn-flood"
 CLAIMS = "C14"
@@ -47,15 +47,7 @@ def one_run(lab, cookies):
     flood = lab.client_start(ns, "--engine", "tun", "--handshake", "none", "-n", FLOOD,
                              "--rate", 5000, "--connect-timeout", 2, "--hold", 6, "--quiet")
     # The flood's SYNs are out and the queue holds what it will hold.
-    held = [0]
-
-    def settled():
-        now = half_open(ns)
-        done = now == held[0] and now > 0
-        held[0] = now
-        return done
-    wait_for(settled, 10, 0.5)
-    queue = half_open(ns)
+    queue = settled(lambda: half_open(ns), 10, 0.5, accept=lambda k: k > 0)
     ordinary = lab.client(ns, "-n", ORDINARY, "--connect-timeout", 3, "--hold", 0.5, "--quiet")
     flood.wait(30)
     after = ns.netstat()

@@ -20,13 +20,11 @@ kernel still takes their data), N clients each sending one 64 KiB ping that is n
 docs/labs/tcp-mem.md is the worksheet.
 """
 
-import subprocess
-
 from procutil import parse_sockstat, read
 
 from ..errors import LabSkipped
 from ..framework import fmt
-from ..run import wait_for
+from ..run import kernel_log, machine_sysctl, wait_for
 
 NAME = "tcp-mem"
 CLAIMS = "C13"
@@ -46,8 +44,7 @@ def tcp_pages():
 
 
 def oom_lines():
-    r = subprocess.run(["dmesg"], capture_output=True, text=True)
-    return sum(1 for line in r.stdout.splitlines() if "out of memory -- consider tuning tcp_mem" in line)
+    return len(kernel_log("out of memory -- consider tuning tcp_mem"))
 
 
 def one_run(lab, tag, base):
@@ -80,13 +77,8 @@ def run(lab):
                          f"the machine-wide tcp_mem to {base + HIGH:,} would starve it")
     free = one_run(lab, "free", base)
     lowered = [base + LOW, base + PRESSURE, base + HIGH]
-    try:
-        with open(TCP_MEM, "w") as f:
-            f.write(" ".join(str(v) for v in lowered))
+    with machine_sysctl(TCP_MEM, " ".join(str(v) for v in lowered)):
         capped = one_run(lab, "capped", base)
-    finally:
-        with open(TCP_MEM, "w") as f:  # global: put back whatever happened
-            f.write(" ".join(machine))
     lab.note(f"net.ipv4.tcp_mem is machine-wide here: {' '.join(machine)} pages; lowered to "
              f"{' '.join(map(str, lowered))} for the second run (what TCP held before plus "
              f"{LOW}, {PRESSURE}, {HIGH}), put back after it.")
