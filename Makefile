@@ -51,7 +51,7 @@ bench-ramp: build
 	python3 scripts/bench-ramp.py
 
 course: lab
-	python3 scripts/course.py
+	python3 scripts/course.py --publish
 
 cluster: build setup
 	python3 scripts/cluster.py

@@ -1,6 +1,6 @@
-"""The course sheets are generated from the lab's JSON and nothing else: every number in a
-student or teacher sheet appears in the results file its sheet was made from. Runs course.py on
-a fixture result and on the committed sheets' own results when present."""
+"""The course sheets and the worksheets' measured blocks are generated from the lab's JSON and
+nothing else: every number in them appears in the record they were made from, and the committed
+pages are exactly what course.py writes from the committed reference run (lab/reference/)."""
 
 import json
 import os
@@ -21,9 +21,6 @@ def numbers(text):
     """Digit runs, with thousands separators and trailing dots dropped: '1,000.' -> '1000'."""
     return {n.rstrip(".,").replace(",", "") for n in NUMBER.findall(text)}
 
-
-def provenance_line(rec):
-    return course.provenance(rec)
 
 
 def fixture(name):
@@ -54,28 +51,36 @@ class Sheets(unittest.TestCase):
         self.assertIn("no results", course.student(exp, None).lower())
         self.assertIn("No results", course.teacher(exp, None))
 
-    def test_the_committed_sheets_match_their_results(self):
-        results = os.path.join(course.ROOT, "lab", "results")
-        sheets = os.path.join(course.ROOT, "docs", "course", "labs")
-        for exp in EXPERIMENTS:
-            path = os.path.join(sheets, f"{exp.name}-teacher.md")
-            if not os.path.exists(path):
-                continue
-            with open(path) as f:
-                text = f.read()
-            # The sheet names the run it came from; its numbers must be that run's.
-            rec = course.load(results, exp.name)
-            if rec is None or provenance_line(rec) not in text:
-                continue  # results of another run here: nothing to compare with
-            stray = numbers(text) - numbers(json.dumps(rec))
-            self.assertEqual(stray, set(), f"{exp.name}: {stray}")
+    def test_the_committed_pages_are_what_the_reference_run_makes(self):
+        with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as sheets:
+            for exp in EXPERIMENTS:
+                src = os.path.join(course.ROOT, "docs", "labs", f"{exp.name}.md")
+                with open(src) as f, open(os.path.join(sheets, f"{exp.name}.md"), "w") as g:
+                    g.write(f.read())
+            course.main(["--out", out, "--worksheets", sheets])
+            for exp in EXPERIMENTS:
+                rec = course.load(course.REFERENCE, exp.name)
+                self.assertIsNotNone(rec, f"lab/reference/{exp.name}.json is missing: run make course")
+                pairs = [(os.path.join(out, "labs", f"{exp.name}-{k}.md"),
+                          os.path.join(course.ROOT, "docs", "course", "labs", f"{exp.name}-{k}.md"))
+                         for k in ("student", "teacher")]
+                pairs.append((os.path.join(sheets, f"{exp.name}.md"),
+                              os.path.join(course.ROOT, "docs", "labs", f"{exp.name}.md")))
+                for made, committed in pairs:
+                    with open(made) as f, open(committed) as g:
+                        self.assertEqual(f.read(), g.read(),
+                                         f"{committed} is not what `python3 scripts/course.py` writes")
+                with open(pairs[2][1]) as f:
+                    text = f.read()
+                block = text[text.index(course.BEGIN.format(name=exp.name)):text.index(course.END)]
+                stray = numbers(block) - numbers(json.dumps(rec))
+                self.assertEqual(stray, set(), f"{exp.name}: the worksheet's block has {stray}")
 
     def test_generates_two_sheets_per_lab(self):
         with tempfile.TemporaryDirectory() as results, tempfile.TemporaryDirectory() as out:
             with open(os.path.join(results, f"{EXPERIMENTS[0].name}.json"), "w") as f:
                 json.dump(fixture(EXPERIMENTS[0].name), f)
-            sys.argv = ["course.py", results, out]
-            course.main()
+            course.main(["--reference", results, "--out", out, "--worksheets", out])
             made = os.listdir(os.path.join(out, "labs"))
             self.assertEqual(len(made), 2 * len(EXPERIMENTS))
 

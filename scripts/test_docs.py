@@ -1,0 +1,109 @@
+"""The teaching pages read as lessons, and their figures come from recorded runs.
+
+- No clock time of a past run anywhere in docs/ (the issue's own grep).
+- No citation of files outside the repository (../shared, /tmp).
+- Every teaching page opens with what the reader will learn.
+- Every measured-looking figure in a page's prose (a number with a thousands separator or a
+  decimal point, outside code and the generated blocks) appears in a committed record of a
+  project command: the lab's reference run (lab/reference/*.json) or a bench's, demo's or
+  cluster's (any file under bench/reference/), or it is one of the constants and derived values
+  below.
+"""
+
+import glob
+import json
+import os
+import re
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLOCK = re.compile(r"[0-2][0-9]:[0-5][0-9]")
+FIGURE = re.compile(r"(?<![\w.-])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.-])\d+\.\d+")
+NOT_FIGURES = [
+    re.compile(r"\b\d+\.\d+\.\d+\.\d+(?:/\d+)?(?::\d+)?"),  # IPv4 addresses
+    re.compile(r"\b(?:Linux|kernel|kernels|since|from|before|version|v)\s+\d+\.\d+\b", re.I),
+    re.compile(r"\b\d+\.\d+\.\d+\b"),  # versions such as 0.26.1
+]
+# Constants of the kernel or of a page's arithmetic, not measurements: each named.
+CONSTANTS = {
+    "28232": "ip_local_port_range's default size, 32768-60999",
+    "282320": "10 x 28,232, C10's arithmetic with the default range",
+    "65535": "the largest port number",
+    "64512": "ports 1024-65535, the widest range",
+    "2466177": "fs.file-max of the reference machine, read from /proc",
+    "1048576": "fs.nr_open's default",
+}
+
+TEACHING = (glob.glob(os.path.join(ROOT, "docs", "*.md"))
+            + glob.glob(os.path.join(ROOT, "docs", "labs", "*.md"))
+            + [os.path.join(ROOT, "docs", "course", n) for n in ("README.md", "teacher-guide.md")])
+
+
+def figures(text):
+    for pat in NOT_FIGURES:
+        text = pat.sub(" ", text)
+    return {m.group(0).replace(",", "") for m in FIGURE.finditer(text)}
+
+
+def prose(text):
+    """The page without code blocks, indented command lines and generated blocks."""
+    text = re.sub(r"<!-- generated.*?<!-- end of the generated block -->", " ", text, flags=re.S)
+    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", " ", text)
+    return "\n".join(line for line in text.split("\n") if not line.startswith("    "))
+
+
+def recorded():
+    """Every number of every committed record, as written and without separators."""
+    out = set(CONSTANTS)
+    paths = (glob.glob(os.path.join(ROOT, "lab", "reference", "*.json"))
+             + glob.glob(os.path.join(ROOT, "bench", "reference", "**", "*.*"), recursive=True))
+    for path in paths:
+        if path.endswith((".png", ".svg")):
+            continue
+        with open(path) as f:
+            text = f.read()
+        if path.endswith(".json"):
+            json.loads(text)
+        out |= figures(text) | set(re.findall(r"\d+(?:\.\d+)?", text))
+    return out
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+class Docs(unittest.TestCase):
+    def test_no_clock_times(self):
+        for path in glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True):
+            for n, line in enumerate(read(path).split("\n"), 1):
+                self.assertIsNone(CLOCK.search(line), f"{os.path.relpath(path, ROOT)}:{n}: {line}")
+
+    def test_no_files_outside_the_repository_cited(self):
+        for path in glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True):
+            text = read(path)
+            for bad in ("seed-claims", "/tmp/"):
+                self.assertNotIn(bad, text, os.path.relpath(path, ROOT))
+
+    def test_every_page_says_what_the_reader_learns(self):
+        for path in TEACHING:
+            head = "\n".join(read(path).split("\n")[:12])
+            self.assertIn("**What you will learn.**", head, os.path.relpath(path, ROOT))
+
+    def test_figures_come_from_recorded_runs(self):
+        known = recorded()
+        stray = {}
+        for path in TEACHING:
+            s = figures(prose(read(path))) - known
+            if s:
+                stray[os.path.relpath(path, ROOT)] = sorted(s)
+        self.assertEqual(stray, {}, "figures in no committed record (lab/reference, bench/reference)")
+
+    def test_the_figure_pattern(self):
+        self.assertEqual(figures("10,202.4 B at 127.0.0.1:7000 on Linux 6.5, 4.2 KB, 1,000"),
+                         {"10202.4", "4.2", "1000"})
+
+
+if __name__ == "__main__":
+    unittest.main()
