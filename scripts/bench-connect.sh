@@ -15,6 +15,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
+# The run's record: what it prints, ending with the command and the date, in bench/results/connect/.
+mkdir -p bench/results/connect
+exec > >(tee bench/results/connect/output.txt)
+record_end() { echo "Command: \`BENCH_N=$N BENCH_ROUNDS=$ROUNDS scripts/bench-connect.sh\`. Date: $(date -u +%Y-%m-%dT%H:%M:%S)."; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 have_floor=0
@@ -75,4 +79,5 @@ else
   echo "median: c10m $cm conn/s"
 fi
 [ "$status" = 0 ] || echo "some c10m rounds did not establish all $N connections" >&2
+record_end
 exit "$status"

@@ -12,6 +12,10 @@ work=$(mktemp -d)
 spid=
 cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
+# The run's record: what it prints, ending with the command and the date, in bench/results/listener/.
+mkdir -p bench/results/listener
+exec > >(tee bench/results/listener/output.txt)
+record_end() { echo "Command: \`BENCH_N=$N BENCH_WORKERS=$W BENCH_ROUNDS=$ROUNDS scripts/bench-listener.sh\`. Date: $(date -u +%Y-%m-%dT%H:%M:%S)."; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 echo "listener benchmark: $N connections, $W workers, $ROUNDS rounds each way"
@@ -39,3 +43,4 @@ PY
     sleep 3
   done
 done
+record_end

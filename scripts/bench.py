@@ -52,8 +52,8 @@ N = int(os.environ.get("BENCH_CONNS", "3000000" if TUN else "1000000"))
 # The TUN bench's namespace, and the address its servers listen on.
 NETNS = None
 HOST = "198.18.0.1" if TUN else "127.0.0.1"
-# Kernel memory per server socket the TUN bench plans with: one socket of the loopback pair's
-# 9,984.6 B measured by `make bench` at 1,000,000 (docs/results.md), plus user space both sides.
+# Kernel memory per server socket the TUN bench plans with: just above the 5,050.7 B per server
+# socket of the reference run (bench/reference/bench-tun-3m), plus user space both sides.
 TUN_BYTES_PER_CONN = 5_100 + 24 + 16
 HOLD = float(os.environ.get("BENCH_HOLD", "30"))
 PING = float(os.environ.get("BENCH_PING", "30"))

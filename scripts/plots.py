@@ -6,6 +6,7 @@ try:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 except ImportError:  # make setup installs it; the caller falls back
     plt = None
 
@@ -61,23 +62,41 @@ def bench_plot(summary, rows, base):
     return True
 
 
+def _number(v, _pos=None):
+    """A tick label: whole numbers with thousands separators, others as short as they go."""
+    return f"{int(v):,}" if v == int(v) else f"{v:g}"
+
+
 def curves_plot(curves, title, machine, path):
     """A lab's curves (framework.Lab.curve), one panel each, as one PNG; False without
-    matplotlib."""
+    matplotlib. A curve may ask for a log y axis (`logy`), vertical marks (`vmarks`) and where its
+    legend goes (`legend`); records written before those existed draw as they did."""
     if plt is None or not curves:
         return False
     fig, axes = plt.subplots(1, len(curves), figsize=(7 * len(curves), 5), dpi=110, squeeze=False)
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf",
+              "#000000"]
+    mark_styles = [("#7f7f7f", "--"), ("#000000", ":"), ("#bcbd22", "-.")]
     for ax, c in zip(axes[0], curves):
         for i, s in enumerate(c["series"]):
             ax.plot(s["x"], s["y"], lw=2.5, color=colors[i % len(colors)], label=s["label"])
-        for m in c["marks"]:
-            ax.axhline(m["y"], color="#7f7f7f", ls="--", lw=1.5, label=m["label"])
+        marks = [("y", m) for m in c["marks"]] + [("x", m) for m in c.get("vmarks", [])]
+        for i, (axis, m) in enumerate(marks):
+            color, ls = mark_styles[i % len(mark_styles)]
+            line = ax.axhline if axis == "y" else ax.axvline
+            line(m[axis], color=color, ls=ls, lw=1.8, label=m["label"], zorder=3)
+        if c.get("logy"):
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 3, 5)))
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        for axis in ([ax.xaxis] if c.get("logy") else [ax.xaxis, ax.yaxis]):
+            axis.set_major_formatter(ticker.FuncFormatter(_number))
         ax.set_title(c["title"])
         ax.set_xlabel(c["xlabel"])
         ax.set_ylabel(c["ylabel"])
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc=c.get("legend", "lower right"))
     fig.suptitle(f"{title}\n{machine}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)

@@ -109,6 +109,19 @@ def parse_net_tcp(text):
     return rows
 
 
+def parse_listen_queues(text):
+    """/proc/net/tcp (or tcp6) -> local port -> connections waiting in the accept queue, for
+    the LISTEN sockets: a listener's rx_queue field is its sk_ack_backlog (summed when several
+    listen on one port, with SO_REUSEPORT)."""
+    queues = {}
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) > 4 and int(f[3], 16) == 10:
+            port = int(f[1].rsplit(":", 1)[1], 16)
+            queues[port] = queues.get(port, 0) + int(f[4].split(":")[1], 16)
+    return queues
+
+
 def parse_nf_conntrack_stat(text):
     """/proc/net/stat/nf_conntrack (a header of column names, then one line of hex counters per
     CPU) -> column -> the sum over CPUs. `entries` is the table's size, the same on every line,

@@ -5,9 +5,9 @@ import os
 import unittest
 
 import procutil
-from procutil import (parse_file_nr, parse_meminfo, parse_net_tcp, parse_netstat, parse_pid_stat,
-                      parse_port_range, parse_slabinfo, parse_sockstat, parse_stat_busy,
-                      parse_statm)
+from procutil import (parse_file_nr, parse_listen_queues, parse_meminfo, parse_net_tcp,
+                      parse_netstat, parse_pid_stat, parse_port_range, parse_slabinfo,
+                      parse_sockstat, parse_stat_busy, parse_statm)
 
 MEMINFO = """\
 MemTotal:       24683584 kB
@@ -137,6 +137,15 @@ NET_TCP = """\
    2: 0100007F:8DE9 0100007F:A5CE 06 00000000:00000000 03:00000774 00000000     0        0 0 3 00000000012345ba                                      
    3: 0100007F:AFC0 0100007F:A66B 01 00000000:00000000 00:00000000 00000000     0        0 3492734 2 0000000030b64b02 20 0 0 10 -1                   
    4: 0100007F:A66B 0100007F:AFC0 01 00000000:00000000 00:00000000 00000000     0        0 3492735 1 00000000e5cd088b 20 0 0 10 -1                   
+"""
+
+# A listener on 198.18.0.1:7000 (backlog 16) that never accepts, with 17 connections waiting
+# (rx_queue 0x11), and two of them.
+NET_TCP_FULL_LISTENER = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     
+   0: 010012C6:1B58 00000000:0000 0A 00000000:00000011 00:00000000 00000000     0        0 101575649 18 000000001509d515 100 0 0 10 0                
+   1: 010012C6:1B58 010012C6:A0AA 01 00000000:00000000 00:00000000 00000000     0        0 0 1 00000000b789d155 20 0 0 10 -1                         
+   2: 010012C6:1B58 010012C6:A0E2 01 00000000:00000000 00:00000000 00000000     0        0 0 1 00000000c90a784c 20 0 0 10 -1                         
 """
 
 FILE_NR = "481\t0\t2466116\n"
@@ -275,6 +284,11 @@ class NetTcpTest(unittest.TestCase):
 
     def test_header_only(self):
         self.assertEqual(parse_net_tcp(NET_TCP.splitlines()[0]), [])
+
+    def test_listen_queues(self):
+        self.assertEqual(parse_listen_queues(NET_TCP_FULL_LISTENER), {7000: 17})
+        self.assertEqual(parse_listen_queues(NET_TCP), {2024: 0, 42603: 0})
+        self.assertEqual(parse_listen_queues(NET_TCP.splitlines()[0]), {})
 
 
 class SysctlTextTest(unittest.TestCase):

@@ -7,6 +7,7 @@ article says, the value on this machine), checks (a claim and whether it held) a
 
 from .errors import LabError
 from .netns import Netns
+from .paths import ROOT
 from .run import Proc
 
 # The narrowed ephemeral port range several experiments set in their namespace: 1,000 ports.
@@ -54,6 +55,13 @@ class Lab:
             raise LabError("the client printed no summary:\n" + c.dump())
         return c
 
+    def python(self, ns, script, *args):
+        """python3 running `script` (a path relative to the repository) inside `ns`."""
+        p = Proc(ns, "python3", [script] + list(args), cwd=ROOT)
+        self.procs.append(p)
+        self.commands.append(p.display)
+        return p
+
     def row(self, what, article, measured):
         self.rows.append((what, article, measured))
 
@@ -63,12 +71,17 @@ class Lab:
     def note(self, text):
         self.notes.append(text)
 
-    def curve(self, title, xlabel, ylabel, series, marks=()):
-        """A picture of the run: `series` is [(label, xs, ys)], `marks` [(label, y)] horizontal
-        lines (what the article or the kernel predicts). Kept in the JSON; drawn as NAME.png."""
+    def curve(self, title, xlabel, ylabel, series, marks=(), vmarks=(), logy=False,
+              legend="lower right"):
+        """A picture of the run, one panel of NAME.png: `series` is [(label, xs, ys)], `marks`
+        [(label, y)] horizontal lines and `vmarks` [(label, x)] vertical ones (what the article,
+        the kernel or the plan predicts, or when something happened); `logy` a log y axis;
+        `legend` where the legend goes (a matplotlib loc, clear of the data). Kept in the JSON."""
         self.curves.append({"title": title, "xlabel": xlabel, "ylabel": ylabel,
                             "series": [{"label": lab, "x": list(xs), "y": list(ys)} for lab, xs, ys in series],
-                            "marks": [{"label": lab, "y": y} for lab, y in marks]})
+                            "marks": [{"label": lab, "y": y} for lab, y in marks],
+                            "vmarks": [{"label": lab, "x": x} for lab, x in vmarks],
+                            "logy": bool(logy), "legend": legend})
 
 
 def failures(c):

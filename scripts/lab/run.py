@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from procutil import Lines
+from procutil import Lines, read
 
 from .cleanup import track_process
 from .errors import LabError
@@ -75,9 +75,9 @@ class Proc:
     """A c10m binary (or another program) running in a namespace, its stdout collected line by
     line."""
 
-    def __init__(self, ns, name, args, preexec=None, env=None):
+    def __init__(self, ns, name, args, preexec=None, env=None, cwd=None):
         """`name`: a c10m binary of BIN, else a program on PATH; `env`: variables added to the
-        inherited environment."""
+        inherited environment; `cwd`: the directory it runs in."""
         path = os.path.join(BIN, name)
         self.cmd = [path if os.path.exists(path) else name] + [str(a) for a in args]
         pre = "".join(f"{k}={shlex.quote(str(v))} " for k, v in (env or {}).items())
@@ -85,7 +85,7 @@ class Proc:
         self.stderr_lines = []
         self.p = subprocess.Popen(ns.exec_cmd(self.cmd), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, start_new_session=True,
-                                  preexec_fn=preexec,
+                                  preexec_fn=preexec, cwd=cwd,
                                   env={**os.environ, **{k: str(v) for k, v in env.items()}}
                                   if env else None)
         track_process(self)
@@ -109,6 +109,13 @@ class Proc:
                 if ty is None or o.get("type") == ty:
                     objs.append(o)
         return objs
+
+    def net(self, name):
+        """The text of /proc/net/NAME as this process sees it, in its namespace, read through
+        /proc/PID/net from here: cheap enough to sample every few milliseconds, where
+        Netns.read() starts a process each time. (`ip netns exec` execs the program, so PID is
+        the program's.)"""
+        return read(f"/proc/{self.p.pid}/net/{name}")
 
     def last(self, ty):
         objs = self.json(ty)

@@ -8,8 +8,9 @@
 //! - `--shared-listener`: the parent opens one socket before fork and every worker polls it. One
 //!   accept queue, and a full worker simply stops taking from it; but each new connection wakes
 //!   *every* worker's epoll (mio registers without EPOLLEXCLUSIVE), all but one of which find
-//!   nothing: with 56 workers on 2 cores that thundering herd cut the ramp to ~15k/s and left
-//!   workers between 199 and 17,900 connections (measured, see docs/results.md).
+//!   nothing: the thundering herd, which costs the handshakes CPU on 2 cores and spreads the
+//!   connections unevenly (`scripts/bench-listener.sh` measures both modes; docs/scale.md, "One
+//!   listener or many").
 //!
 //! # Supervision
 //! The workers are children of [`c10m_common::supervisor::Supervisor`]. Each publishes its

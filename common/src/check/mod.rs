@@ -52,16 +52,18 @@ pub use server::{server_rows, Procs, ServerAsk};
 pub use tun::{tun_client_rows, TUN_CLIENT_BYTES_PER_CONN};
 
 /// Kernel slab per idle connection **pair** on loopback (two sockets: TCP, sock_inode_cache,
-/// dentry, filp, eventpoll_epi and small caches), measured by `BENCH_CONNS=1000000 make bench` on
-/// the reference machine (docs/results.md, 2026-11-24 10:34; docs/scale.md "What each connection
-/// costs"). The 19,000-connection run measured 10,265.4 B: the cost does not depend on scale.
+/// dentry, filp, eventpoll_epi and small caches) that `--check` plans with. It sits just above both
+/// reference runs in `bench/reference/`: 9,810.7 B per pair at 1,000,000 (`bench-1m`, loopback)
+/// and 2 x 5,050.7 B per server socket at 3,000,000 (`bench-tun-3m`), so a plan that fits here
+/// fits there (docs/scale.md, "What each connection costs").
 pub const KERNEL_BYTES_PER_PAIR: f64 = 10_202.4;
 /// Half a pair: one socket, for a peer on another machine (~5.1 KB).
 pub const KERNEL_BYTES_PER_SOCKET: f64 = KERNEL_BYTES_PER_PAIR / 2.0;
-/// Server RSS growth per idle connection, same run (16.2-22.3 B over all runs).
-pub const SERVER_USER_BYTES_PER_CONN: f64 = 19.3;
-/// Client RSS growth per connection, same run (28.1-33.2 B over all runs).
-pub const CLIENT_USER_BYTES_PER_CONN: f64 = 32.9;
+/// Server RSS growth per idle connection at 1,000,000 (`bench/reference/bench-1m`: 23.454 B,
+/// counting each worker's own start-up spread over its connections).
+pub const SERVER_USER_BYTES_PER_CONN: f64 = 23.5;
+/// Client RSS growth per connection, same run (30.876 B).
+pub const CLIENT_USER_BYTES_PER_CONN: f64 = 30.9;
 /// `TCP_TIMEWAIT_LEN`: compiled into the kernel, no sysctl moves it (claim C2).
 pub const TIME_WAIT_SECS: u64 = 60;
 /// `tcp_tw_reuse_delay`'s default, and the 1 s granularity of older kernels that lack the knob.

@@ -241,15 +241,15 @@ mod tests {
         let rows = server_rows(&f, &ask);
         let first = first_binding(&rows).unwrap();
         assert_eq!(first.key, "memory");
-        // 1 GiB at 10,254.6 B per loopback connection (slab pair + both RSS figures).
-        assert_eq!(first.allows, Some(104_708));
+        // 1 GiB at 10,256.8 B per loopback connection (slab pair + both RSS figures).
+        assert_eq!(first.allows, Some(104_685));
         // Remote clients: one socket per connection, half the cost and half the files.
         let remote = ServerAsk {
             loopback: false,
             ..ask.clone()
         };
         let rows = server_rows(&f, &remote);
-        assert_eq!(row(&rows, "memory").allows, Some(209_694));
+        assert_eq!(row(&rows, "memory").allows, Some(209_522));
         assert_eq!(row(&rows, "file_max").allows, Some(2_466_177 - 343));
         // CAP_SYS_ADMIN is exempt from fs.file-max.
         let small = Facts {

@@ -9,15 +9,98 @@ as many connections as ports (1,000 in the narrowed range here; 28,232 by defaul
 works, connect() fails with EADDRNOTAVAIL, not the article's "address already in use" (EADDRINUSE
 is what bind() returns; see ports-sources). IPv6 draws from the same range (there is no
 net.ipv6 port range), and since a port only has to make the 4-tuple unique, an IPv4 and an IPv6
-connection can share one source port. docs/labs/ports-one-pair.md is the worksheet.
+connection can share one source port.
+
+How long connect() takes as the range fills: __inet_hash_connect() starts its walk at an offset
+kept per destination (table_perturb, indexed by a hash of the addresses and port), made even,
+and steps by two: first the ports of the low end's parity (the even ones, from 40000), then a
+second pass over the others. After each success it advances that offset by the steps it walked
+(at least a random 0 to 7) plus one, so the next connect starts near where the last one stopped
+and its first tries nearly always find a free port, until every even port is taken. From then
+on each connect walks all ports/2 even ones, each a bind-hash and an established-hash lookup,
+before its odd pass finds one: the cost jumps at 50% of the range and stays high. The client's plan
+(client/src/plan.rs, KNEE_PERCENT) keeps every pair below 45%. The knee part times that from a
+Python loop (scripts/lab/connect_timer.py) in a namespace of 8,192 ports.
+docs/labs/ports-one-pair.md is the worksheet.
 """
 
+import re
+import statistics
+
+from ..errors import LabError
 from ..framework import RANGE_1000, failure_text, failures, fmt
+from ..paths import ROOT
 from ..run import wait_for
 
 NAME = "ports-one-pair"
 CLAIMS = "C9, C1"
 TITLE = "One source to one ip:port: the port range is the limit"
+
+KNEE_PORTS, KNEE_LOW = 8192, 40000
+KNEE_BATCH = KNEE_PORTS // 200
+KNEE_EXTRA = 16
+SLOW = 5  # a batch costing this many times the low-fill median is past the knee
+
+
+def plan_knee_percent():
+    """KNEE_PERCENT of client/src/plan.rs: the share of the range the client's plan lets a pair
+    use."""
+    with open(f"{ROOT}/client/src/plan.rs") as f:
+        return int(re.search(r"KNEE_PERCENT: u64 = (\d+)", f.read()).group(1))
+
+
+def knee_part(lab):
+    """Fills one pair's 8,192 ports from a Python loop; rows, checks and the curve."""
+    ns = lab.ns("knee", ["198.18.0.1"],
+                {"net.ipv4.ip_local_port_range": f"{KNEE_LOW} {KNEE_LOW + KNEE_PORTS - 1}"})
+    lab.server(ns, "198.18.0.1:7000", "--quiet")
+    t = lab.python(ns, "scripts/lab/connect_timer.py", "198.18.0.1", 7000, KNEE_PORTS, KNEE_BATCH,
+                   KNEE_EXTRA)
+    t.wait(90)
+    r = t.last("connect_timer")
+    if r is None:
+        raise LabError("connect_timer.py printed nothing:\n" + t.dump())
+    fill, held = [], 0
+    for b in r["batches"]:
+        fill.append((held, b))
+        held = b["held"]
+    filling = [(h, b) for h, b in fill if b["ok"]]
+    pct = [round(100 * (h + b["ok"] / 2) / KNEE_PORTS, 2) for h, b in filling]
+    us = [round(b["us_per_connect"], 1) for _, b in filling]
+    low = statistics.median(u for p, u in zip(pct, us) if p < 40)
+    knee = next((round(100 * h / KNEE_PORTS, 2) for h, b in filling if b["us_per_connect"] > SLOW * low),
+                None)
+    high = [u for p, u in zip(pct, us) if knee is not None and knee + 2 < p < 98]
+    past = statistics.median(high) if high else None
+    first_odd = next((h + b["ok"] - b["odd_ports"] for h, b in filling if b["odd_ports"]), None)
+    failing = [b["us_per_connect"] for _, b in fill if not b["ok"]]
+    plan = plan_knee_percent()
+
+    lab.row(f"one pair filling {fmt(KNEE_PORTS)} ports, connect() from a Python loop: "
+            f"µs per connect below 40% / past the knee / the last 1%",
+            f"slows past ~{plan}% (client/src/plan.rs)",
+            f"{low:.0f} / {past:.0f} / {statistics.median(us[-2:]):.0f} µs" if past else
+            f"{low:.0f} µs, no knee")
+    lab.row(f"where the knee is (the first batch of {KNEE_BATCH} over {SLOW} x the low-fill cost)",
+            f"{plan}% (KNEE_PERCENT)",
+            f"{knee:.1f}% of the range; the first odd port went to connect {fmt(first_odd + 1)}"
+            if knee is not None and first_odd is not None else "none")
+    if past and failing:
+        lab.row(f"past the knee, each connect walks the {fmt(KNEE_PORTS // 2)} used even ports first",
+                "-", f"~{(past - low) * 1000 / (KNEE_PORTS // 2):.0f} ns a port; a connect() on the "
+                f"full range fails after {statistics.median(failing):.0f} µs (both passes)")
+    lab.check(f"filling {fmt(KNEE_PORTS)} ports: every connect succeeded until the range was full, "
+              f"then {KNEE_EXTRA} EADDRNOTAVAIL",
+              r["held"] == KNEE_PORTS and r["first_error_at"] == KNEE_PORTS
+              and r["errors"] == {"EADDRNOTAVAIL": KNEE_EXTRA})
+    lab.check(f"connect() handed out all {fmt(KNEE_PORTS // 2)} even ports before the first odd one",
+              first_odd == KNEE_PORTS // 2)
+    lab.curve(f"connect() as one pair fills {fmt(KNEE_PORTS)} ports: even ones first, then odd",
+              "% of the port range in use", "µs per connect (log scale)",
+              [(f"connect(), mean of each {KNEE_BATCH}", pct, us)],
+              vmarks=([(f"knee measured: {knee:.1f}%", knee)] if knee else [])
+              + [(f"plan's knee: {plan}%", plan)],
+              logy=True)
 
 
 def run(lab):
@@ -57,3 +140,4 @@ def run(lab):
     lab.check("every other connect failed with EADDRNOTAVAIL from connect()",
               set(f) == {"EADDRNOTAVAIL"} and f["EADDRNOTAVAIL"][0] == 1500 - est
               and f["EADDRNOTAVAIL"][1].startswith("connect()"))
+    knee_part(lab)
