@@ -12,7 +12,9 @@ ROUNDS=${BENCH_ROUNDS:-5}
 FLOOR_SRC=${FLOOR_SRC:-../shared/floor}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Waits by pid: a bare `wait` would also wait for the record's tee, which cannot end before
+# this script does.
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
 # The run's record: what it prints, ending with the command and the date, in bench/results/connect/.

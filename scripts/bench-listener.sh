@@ -10,7 +10,9 @@ W=${BENCH_WORKERS:-12}
 ROUNDS=${BENCH_ROUNDS:-2}
 work=$(mktemp -d)
 spid=
-cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+# Waits for the server by pid: a bare `wait` would also wait for the record's tee, which cannot
+# end before this script does.
+cleanup() { if [ -n "$spid" ]; then kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; fi; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 # The run's record: what it prints, ending with the command and the date, in bench/results/listener/.
 mkdir -p bench/results/listener
