@@ -3,6 +3,7 @@
 - No clock time of a past run anywhere in docs/ (the issue's own grep).
 - No citation of files outside the repository (../shared, /tmp).
 - Every teaching page opens with what the reader will learn.
+- Every relative link in docs/ and the READMEs leads to a file, and every #anchor to a heading.
 - Every measured-looking figure in a page's prose (a number with a thousands separator or a
   decimal point, outside code and the generated blocks) appears in a committed record of a
   project command: the lab's reference run (lab/reference/*.json) or a bench's, demo's or
@@ -88,6 +89,19 @@ def recorded():
     return out
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def slug(heading):
+    """A heading's anchor as GitHub makes it: lower case, punctuation gone, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def headings(path):
+    text = re.sub(r"```.*?```", " ", read(path), flags=re.S)
+    return {slug(line.lstrip("#")) for line in text.split("\n") if line.startswith("#")}
+
+
 def read(path):
     with open(path) as f:
         return f.read()
@@ -119,6 +133,24 @@ class Docs(unittest.TestCase):
             if s:
                 stray[os.path.relpath(path, ROOT)] = sorted(s)
         self.assertEqual(stray, {}, "figures in no committed record (lab/reference, bench/reference)")
+
+    def test_links_resolve(self):
+        pages = (glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True)
+                 + glob.glob(os.path.join(ROOT, "bench", "reference", "**", "*.md"), recursive=True)
+                 + [os.path.join(ROOT, "README.md")])
+        broken = []
+        for page in pages:
+            text = re.sub(r"```.*?```", " ", read(page), flags=re.S)
+            for target in LINK.findall(text):
+                if target.startswith(("http://", "https://", "mailto:")):
+                    continue
+                name, _, anchor = target.partition("#")
+                path = os.path.normpath(os.path.join(os.path.dirname(page), name)) if name else page
+                if not os.path.exists(path):
+                    broken.append(f"{os.path.relpath(page, ROOT)}: {target} (no such file)")
+                elif anchor and path.endswith(".md") and anchor not in headings(path):
+                    broken.append(f"{os.path.relpath(page, ROOT)}: {target} (no such heading)")
+        self.assertEqual(broken, [])
 
     def test_the_figure_pattern(self):
         self.assertEqual(figures("10,202.4 B at 127.0.0.1:7000 on Linux 6.5, 4.2 KB, 1,000"),
