@@ -41,7 +41,7 @@ demo() {
   trap 'stop_server; exit 143' TERM
 
   echo "== c10m demo: one listening port, one server process, $conns connections"
-  echo "   machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), RLIMIT_NOFILE hard limit $hard"
+  echo "   machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), RLIMIT_NOFILE hard limit $hard"
   echo
   "$BIN/c10m-server" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!

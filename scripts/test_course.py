@@ -39,12 +39,28 @@ class Sheets(unittest.TestCase):
         exp = EXPERIMENTS[0]
         rec = fixture(exp.name)
         allowed = numbers(json.dumps(rec))
+        saved, course.ANSWERS = course.ANSWERS, tempfile.mkdtemp()  # the sheet alone, no answers
+        self.addCleanup(setattr, course, "ANSWERS", saved)
         for render in (course.student, course.teacher):
             text = render(exp, rec)
             stray = numbers(text) - allowed
             self.assertEqual(stray, set(), f"{render.__name__}: numbers not in the JSON: {stray}")
         self.assertIn("257", course.teacher(exp, rec))
         self.assertNotIn("257", course.student(exp, rec), "the student sheet hides the answers")
+
+    def test_the_teacher_sheet_carries_the_answers(self):
+        exp = EXPERIMENTS[0]
+        with tempfile.TemporaryDirectory() as where:
+            with open(os.path.join(where, f"{exp.name}.md"), "w") as f:
+                f.write(f"# Answers: {exp.name}\n\n1. Because the 4-tuple must be unique.\n")
+            saved, course.ANSWERS = course.ANSWERS, where
+            try:
+                text = course.teacher(exp, fixture(exp.name))
+            finally:
+                course.ANSWERS = saved
+        self.assertIn("## Answers to the worksheet's questions", text)
+        self.assertIn("1. Because the 4-tuple must be unique.", text)
+        self.assertNotIn("# Answers:", text)
 
     def test_a_lab_without_results_says_so(self):
         exp = EXPERIMENTS[0]

@@ -1,8 +1,8 @@
 """autogroup (C15, C16): who gets the CPU; one session for all the workers, or one each.
 
 With kernel.sched_autogroup_enabled = 1, every session (setsid()) gets a task group of its own
-(kernel/sched/autogroup.c), and CFS shares the CPU among runnable groups first, then among the
-tasks in each. Workers and client processes in one session per side are two groups, and a busy
+(kernel/sched/autogroup.c), and the fair scheduler (CFS, EEVDF since Linux 6.6) shares the CPU
+among runnable groups first, then among the tasks in each. Workers and client processes in one session per side are two groups, and a busy
 program started on its own gets a third of the machine; with a session per process (the
 default of c10m-server --workers and c10m-client --processes), the flood is many groups and the
 busy program gets about its fair share of them. The switch is global: the experiment sets it to 1
@@ -61,7 +61,7 @@ def run(lab):
             results[one] = (got / busy_s, flood / busy_s, summary)
     (one_share, one_flood, one_sum), (own_share, own_flood, own_sum) = results[True], results[False]
     groups_one, groups_own = 3, 2 * per_side + 1
-    lab.row(f"kernel.sched_autogroup_enabled (CFS shares the CPU among sessions first); {ncpu} CPUs",
+    lab.row(f"kernel.sched_autogroup_enabled (the fair scheduler, EEVDF since Linux 6.6, shares the CPU among sessions first); {ncpu} CPUs",
             "-", f"{before}" + ("" if before == "1" else " (set to 1 for the experiment, then put back)"))
     lab.row(f"a busy program in its own session, against {per_side} workers and {per_side} client "
             f"processes in ONE session per side (--one-session)", "-",

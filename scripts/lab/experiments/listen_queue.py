@@ -14,8 +14,9 @@ Both bursts are watched every 50 ms: the listener's accept-queue length (for a L
 /proc/net/tcp's rx_queue is sk_ack_backlog) and the namespace's TcpExt counters. The small queue
 fills at once and stays full; every dropped SYN counts once more when the client retransmits it,
 so the drops climb in steps: the SYN retransmission timeout starts at 1 s (TCP_TIMEOUT_INIT) and,
-since Linux 6.5, stays 1 s for the first net.ipv4.tcp_syn_linear_timeouts (4) retransmissions
-before doubling, so with the client's 3 s connect timeout the steps come at 0, 1 and 2 s. The
+since Linux 6.5, does not double for net.ipv4.tcp_syn_linear_timeouts (4) more timeouts: the
+SYN's timeouts run 1, 1, 1, 1, 1, 2, 4 s (ip-sysctl.rst), so with the client's 3 s connect
+timeout the steps come at 0, 1 and 2 s. The
 large queue takes the whole burst and empties when accept() resumes.
 docs/labs/listen-queue.md is the worksheet.
 """

@@ -78,11 +78,11 @@ def knee_part(lab):
 
     lab.row(f"one pair filling {fmt(KNEE_PORTS)} ports, connect() from a Python loop: "
             f"µs per connect below 40% / past the knee / the last 1%",
-            f"slows past ~{plan}% (client/src/plan.rs)",
+            "folklore: slows gradually as the range fills",
             f"{low:.0f} / {past:.0f} / {statistics.median(us[-2:]):.0f} µs" if past else
             f"{low:.0f} µs, no knee")
     lab.row(f"where the knee is (the first batch of {KNEE_BATCH} over {SLOW} x the low-fill cost)",
-            f"{plan}% (KNEE_PERCENT)",
+            f"the client's plan keeps pairs under {plan}% (KNEE_PERCENT), a margin",
             f"{knee:.1f}% of the range; the first odd port went to connect {fmt(first_odd + 1)}"
             if knee is not None and first_odd is not None else "none")
     if past and failing:
