@@ -33,6 +33,7 @@ CONSTANTS = {
     "64512": "ports 1024-65535, the widest range",
     "2466177": "fs.file-max of the reference machine, read from /proc",
     "1048576": "fs.nr_open's default",
+    "0.25": "time-wait's polling interval of /proc/net/sockstat (scripts/lab/experiments/time_wait.py)",
     "19984": "20,000 fds minus the 16 a server worker keeps for itself (server/src/workers.rs)",
     "17985": "90% of 19,984, what --workers auto fills a worker to",
     "12704": "45% of 28,232, the pair size the client's plan stays under (client/src/plan.rs)",
