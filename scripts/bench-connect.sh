@@ -61,7 +61,7 @@ run_floor() {
 }
 
 echo "connect benchmark: $N connections per round, $ROUNDS rounds, one client and one server process"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), RLIMIT_NOFILE hard $(ulimit -Hn)"
+echo "machine: $(python3 scripts/procutil.py machine)"
 printf '%-6s %14s %14s %18s %18s\n' round "c10m conn/s" "floor conn/s" "client B/conn" "server B/conn"
 c_rates=(); f_rates=(); status=0
 for r in $(seq "$ROUNDS"); do

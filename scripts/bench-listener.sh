@@ -21,7 +21,7 @@ record_end() { echo "Command: \`BENCH_N=$N BENCH_WORKERS=$W BENCH_ROUNDS=$ROUNDS
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 echo "listener benchmark: $N connections, $W workers, $ROUNDS rounds each way"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), RLIMIT_NOFILE hard $(ulimit -Hn)"
+echo "machine: $(python3 scripts/procutil.py machine)"
 printf '%-16s %8s %10s %12s %22s\n' listener round ramp_s "conn/s" "per-worker min..max"
 for r in $(seq "$ROUNDS"); do
   for mode in reuseport shared; do

@@ -53,6 +53,20 @@ def provenance(rec):
             f"the experiment taking {rec['elapsed_s']} s.")
 
 
+def table(rec, heads):
+    """The run's rows as a Markdown table under the three column `heads`."""
+    return ([f"| {' | '.join(heads)} |", "|---|---|---|"]
+            + [f"| {r['measured']} | {r['article']} | {r['value']} |" for r in rec["rows"]])
+
+
+def checks(rec):
+    return [f"- {'held' if c['ok'] else 'FAILED'}: {c['check']}" for c in rec["checks"]]
+
+
+def skipped(rec):
+    return f"The lab was **skipped** on that machine: {rec['skipped']}"
+
+
 def measured_block(exp, rec):
     """Section four of the worksheet: the reference run's table, checks, notes and curve."""
     lines = [BEGIN.format(name=exp.name), ""]
@@ -63,10 +77,9 @@ def measured_block(exp, rec):
               f"The record is `lab/reference/{exp.name}.json`; your own run writes "
               f"`lab/results/{exp.name}.md`.", ""]
     if rec.get("skipped"):
-        return "\n".join(lines + [f"The lab was **skipped** on that machine: {rec['skipped']}", "", END])
-    lines += ["| measured | the article says | on this machine |", "|---|---|---|"]
-    lines += [f"| {r['measured']} | {r['article']} | {r['value']} |" for r in rec["rows"]]
-    lines += [""] + [f"- {'held' if c['ok'] else 'FAILED'}: {c['check']}" for c in rec["checks"]]
+        return "\n".join(lines + [skipped(rec), "", END])
+    lines += table(rec, ("measured", "the article says", "on this machine"))
+    lines += [""] + checks(rec)
     if rec["notes"]:
         lines += [""] + [f"Note: {n}" for n in rec["notes"]]
     for c in rec.get("curves", []):
@@ -139,13 +152,10 @@ def teacher(exp, rec):
         return "\n".join(lines + ["No results: run `make lab` (as root) and then `make course`.", ""])
     lines += [provenance(rec), ""]
     if rec.get("skipped"):
-        lines += [f"The lab was **skipped** on that machine: {rec['skipped']}", ""]
-        return "\n".join(lines)
-    lines += [f"**{rec['title']}** ({rec['claims']}).", "", "## Answer key", "",
-              "| quantity | the article or folklore says | measured |", "|---|---|---|"]
-    lines += [f"| {r['measured']} | {r['article']} | {r['value']} |" for r in rec["rows"]]
-    lines += ["", "## The checks of that run", ""]
-    lines += [f"- {'held' if c['ok'] else 'FAILED'}: {c['check']}" for c in rec["checks"]]
+        return "\n".join(lines + [skipped(rec), ""])
+    lines += [f"**{rec['title']}** ({rec['claims']}).", "", "## Answer key", ""]
+    lines += table(rec, ("quantity", "the article or folklore says", "measured"))
+    lines += ["", "## The checks of that run", ""] + checks(rec)
     if rec["notes"]:
         lines += ["", "## Notes of that run", ""] + [f"- {n}" for n in rec["notes"]]
     lines += answers(exp)
@@ -156,11 +166,11 @@ def teacher(exp, rec):
     return "\n".join(lines)
 
 
-def answers(exp, where=None):
+def answers(exp):
     """The answers to the worksheet's questions (section seven), written by hand in
     docs/course/answers/NAME.md: reasoning, not measurements, so they are prose that quotes the
     run's table only by its rows."""
-    path = os.path.join(where or ANSWERS, f"{exp.name}.md")  # where: tests point it elsewhere
+    path = os.path.join(ANSWERS, f"{exp.name}.md")
     try:
         with open(path) as f:
             body = f.read().split("\n", 1)[1].strip("\n")

@@ -319,3 +319,11 @@ class CpuWindow:
             "cpu_run_s": round(total - foreign, 2),
             "others_top": [{"process": k, "cpu_s": round(v / TICK, 2)} for k, v in top],
         }
+
+
+if __name__ == "__main__":
+    # `python3 scripts/procutil.py machine`: the machine line of every record, for the shell scripts.
+    if sys.argv[1:] == ["machine"]:
+        print(machine())
+    else:
+        sys.exit("usage: procutil.py machine")

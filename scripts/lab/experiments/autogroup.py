@@ -2,10 +2,10 @@
 
 With kernel.sched_autogroup_enabled = 1, every session (setsid()) gets a task group of its own
 (kernel/sched/autogroup.c), and the fair scheduler (CFS, EEVDF since Linux 6.6) shares the CPU
-among runnable groups first, then among the tasks in each. Workers and client processes in one session per side are two groups, and a busy
-program started on its own gets a third of the machine; with a session per process (the
-default of c10m-server --workers and c10m-client --processes), the flood is many groups and the
-busy program gets about its fair share of them. The switch is global: the experiment sets it to 1
+among runnable groups first, then among the tasks in each. Workers and client processes in one
+session per side are two groups, and a busy program started on its own gets a third of the
+machine; with a session per process (the default of c10m-server --workers and c10m-client
+--processes), the flood is many groups and the busy program gets about its fair share of them. The switch is global: the experiment sets it to 1
 if it is not, and puts it back whatever happens. Inside a cpu cgroup of its own, the cgroup is
 the group and sessions do not matter. docs/labs/autogroup.md is the worksheet.
 """
