@@ -11,9 +11,9 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use c10m_common::addr;
-use c10m_common::check::{self, ClientAsk, Facts};
-use c10m_common::fmt::thousands;
+use c10m_cli::addr;
+use c10m_limits::{ClientAsk, Facts};
+use c10m_report::fmt::thousands;
 
 use crate::cli::{Close, Config, Mode};
 use crate::engine::Kind;
@@ -56,16 +56,16 @@ pub fn run(config: &Config) -> ExitCode {
         loopback,
         churn_rate: (opts.mode == Mode::Churn && opts.rate > 0).then_some(opts.rate),
         close: match opts.close {
-            Close::Fin => check::Close::Fin,
-            Close::Rst => check::Close::Rst,
-            Close::Wait => check::Close::Wait,
+            Close::Fin => c10m_limits::Close::Fin,
+            Close::Rst => c10m_limits::Close::Rst,
+            Close::Wait => c10m_limits::Close::Wait,
         },
     };
     let rows = if opts.engine == Kind::Tun {
         let guard = crate::hold::mem_threshold(opts);
-        check::tun_client_rows(&facts, concurrent, guard)
+        c10m_limits::tun_client_rows(&facts, concurrent, guard)
     } else {
-        check::client_rows(&facts, &check_ask)
+        c10m_limits::client_rows(&facts, &check_ask)
     };
     let sources = match (plan.sources.first(), plan.sources.last()) {
         (Some(a), Some(b)) if plan.sources.len() > 1 => format!(
@@ -112,7 +112,7 @@ pub fn run(config: &Config) -> ExitCode {
         nofile: opts.nofile,
         churn_rate: check_ask.churn_rate,
     };
-    check::print(
+    c10m_limits::print(
         opts.output.json,
         "client",
         &title,

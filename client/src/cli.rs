@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use c10m_common::addr;
-use c10m_common::cli::{parse_bytes, parse_secs, parse_secs_or_zero};
-use c10m_common::output::OutputArgs;
-use c10m_common::process::Session;
+use c10m_cli::addr;
+use c10m_cli::{parse_bytes, parse_secs, parse_secs_or_zero};
+use c10m_report::output::OutputArgs;
+use c10m_sys::process::Session;
 
 use crate::engine::tun::Handshake;
 use crate::engine::Kind;

@@ -21,7 +21,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use c10m_common::{errno, sys};
+use c10m_sys::errno;
 
 use crate::conns::{elapsed_us, stamp_us, Conns, State};
 use crate::engine::{CloseHow, Handler, Io, OpenError, Opened};
@@ -127,7 +127,7 @@ impl Driver {
             Err(e) => {
                 self.conns.release(slot);
                 self.stats.connecting -= 1;
-                self.fail(sys::errno_of(&e.error), e.step, &e.error, true);
+                self.fail(errno::errno_of(&e.error), e.step, &e.error, true);
             }
         }
     }
@@ -270,7 +270,7 @@ impl Driver {
         }
         self.close(io, slot, self.how.close_lost);
         match e {
-            Some(e) => self.fail(sys::errno_of(&e), self.how.lost_step, &e, false),
+            Some(e) => self.fail(errno::errno_of(&e), self.how.lost_step, &e, false),
             None => self.fail_named("EOF", || Failure::named("EOF")),
         }
     }
@@ -329,7 +329,7 @@ impl Handler for Driver {
         io.close(slot, CloseHow::Fin, 0, 0);
         self.conns.release(slot);
         self.stats.connecting -= 1;
-        self.fail(sys::errno_of(&e.error), e.step, &e.error, true);
+        self.fail(errno::errno_of(&e.error), e.step, &e.error, true);
     }
 
     fn stream(&self, slot: u32) -> Option<(u32, u32)> {

@@ -18,7 +18,7 @@ pub enum Error {
     /// The plan does not fit the engine (the message says why and what to do).
     Plan(String),
     /// `--metrics`: its address could not be listened on.
-    Metrics(c10m_common::metrics::BindError),
+    Metrics(c10m_report::metrics::BindError),
 }
 
 impl fmt::Display for Error {

@@ -19,12 +19,11 @@
 
 use std::time::{Duration, Instant};
 
-use c10m_common::histogram::Histogram;
-use c10m_common::probe::Probe;
-use c10m_common::rss::RssTrack;
-use c10m_common::shm::Board;
-use c10m_common::tick::Ticker;
-use c10m_common::{procfs, sys};
+use c10m_kernel::probe::Probe;
+use c10m_report::histogram::Histogram;
+use c10m_report::rss::RssTrack;
+use c10m_report::tick::Ticker;
+use c10m_sys::shm::Board;
 
 use crate::cli::Options;
 use crate::driver::{After, Behaviour, Driver};
@@ -38,6 +37,8 @@ use crate::payload::Payload;
 use crate::plan::{Plan, Slice};
 use crate::start::{wait_for_start, WallAnchor};
 use crate::stats::{Gate, Published};
+use c10m_kernel::memory;
+use c10m_sys::signal;
 
 const TICK: Duration = Duration::from_secs(1);
 /// How often a `--processes` child publishes its counters.
@@ -156,7 +157,7 @@ pub fn run<E: Engine>(
     let mut interrupted = false;
     let mut guard = MemGuard::new(
         mem_threshold(opts),
-        procfs::read_meminfo().map_or(0, |m| m.available_for_sockets()),
+        memory::read_meminfo().map_or(0, |m| m.available_for_sockets()),
         0,
         started,
     );
@@ -164,13 +165,13 @@ pub fn run<E: Engine>(
     let mut goal = requested;
 
     loop {
-        if sys::stop_requested() {
+        if signal::stop_requested() {
             interrupted = true;
             break;
         }
         let now = Instant::now();
         if guard.due(now) {
-            let available = procfs::read_meminfo().map_or(u64::MAX, |m| m.available_for_sockets());
+            let available = memory::read_meminfo().map_or(u64::MAX, |m| m.available_for_sockets());
             if guard.observe(available, d.stats.open) {
                 goal = d.stats.launched;
                 if let (Some(stop), true) = (guard.stop(), print.is_some() || slice.index == 0) {
@@ -317,6 +318,6 @@ pub fn run<E: Engine>(
 /// `--min-mem-available`, or its default from this machine's memory.
 pub fn mem_threshold(opts: &Options) -> u64 {
     opts.min_mem_available.unwrap_or_else(|| {
-        memguard::default_threshold(procfs::read_meminfo().map_or(0, |m| m.mem_total))
+        memguard::default_threshold(memory::read_meminfo().map_or(0, |m| m.mem_total))
     })
 }

@@ -36,11 +36,11 @@ pub mod timeouts;
 
 use std::process::ExitCode;
 
-use c10m_common::check::Facts;
-use c10m_common::metrics::MetricsServer;
-use c10m_common::probe::Probe;
-use c10m_common::procfs::SockStat;
-use c10m_common::{procfs, rlimit, sys};
+use c10m_kernel::probe::Probe;
+use c10m_limits::rlimit;
+use c10m_limits::Facts;
+use c10m_report::metrics::MetricsServer;
+use sockstat::SockStat;
 
 use std::net::IpAddr;
 
@@ -51,6 +51,10 @@ use crate::engine::{AnyEngine, Kind};
 use crate::error::Error;
 use crate::export::{warn, Exporter, Line};
 use crate::plan::{Limits, Plan, Slice};
+use c10m_kernel::pid;
+use c10m_kernel::sockstat;
+use c10m_sys::mem;
+use c10m_sys::signal;
 
 /// Descriptors kept free beyond the connections.
 pub const FD_RESERVE: u64 = 4;
@@ -63,14 +67,14 @@ pub fn main_with(config: Config) -> ExitCode {
     match run(config) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(e) => c10m_common::cli::fatal("c10m-client", &e),
+        Err(e) => c10m_cli::fatal("c10m-client", &e),
     }
 }
 
 /// Descriptors this process holds before its first connection, plus the epoll fd and the
 /// reserve.
 pub fn fd_reserve() -> u64 {
-    procfs::count_own_fds().map(|c| c.total).unwrap_or(8) + 1 + FD_RESERVE
+    pid::count_own_fds().map(|c| c.total).unwrap_or(8) + 1 + FD_RESERVE
 }
 
 /// The plan a run with `opts` makes from `ask` on a machine with `facts`, each process under
@@ -190,8 +194,8 @@ pub fn metrics_extra(opts: &Options, plan: &Plan, rss_bytes: u64, tcp: SockStat)
 pub fn run(config: Config) -> Result<bool, Error> {
     let Config { ask, opts, .. } = config;
     let out = Exporter(opts.output);
-    sys::install_stop_handler().map_err(Error::Signals)?;
-    sys::no_malloc_top_pad();
+    signal::install_stop_handler().map_err(Error::Signals)?;
+    mem::no_malloc_top_pad();
     let grant = rlimit::raise_nofile(opts.nofile).map_err(Error::Nofile)?;
     if let Some(advice) = grant.advice("--processes N") {
         warn(&advice);

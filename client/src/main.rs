@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    c10m_common::cli::init_logging();
-    match c10m_common::cli::config("c10m-client", c10m_client::cli::Cli::into_config) {
+    c10m_cli::init_logging();
+    match c10m_cli::config("c10m-client", c10m_client::cli::Cli::into_config) {
         Ok(config) => c10m_client::main_with(config),
         Err(code) => code,
     }

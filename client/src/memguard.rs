@@ -7,7 +7,7 @@
 //! shared machine not necessarily the client. So while it opens connections the client reads
 //! `MemAvailable` less the reclaimable slab (`SReclaimable`: the sockets' own inodes and dentries
 //! are counted there, yet cannot be freed while the sockets are open; see
-//! [`c10m_common::procfs::MemInfo::available_for_sockets`]) every [`CHECK_EVERY`]; once it falls
+//! [`memory::MemInfo::available_for_sockets`]) every [`CHECK_EVERY`]; once it falls
 //! below `--min-mem-available` the client
 //! opens no more, holds what it has, and says what bound it: the kernel bytes each connection
 //! cost so far (the fall in `MemAvailable` over the connections opened) and how many more the
@@ -16,8 +16,6 @@
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-
-use c10m_common::shm::Pod;
 
 /// How often `MemAvailable` is read during the ramp.
 pub const CHECK_EVERY: Duration = Duration::from_millis(50);
@@ -31,7 +29,18 @@ pub fn default_threshold(mem_total: u64) -> u64 {
 
 /// Why the guard stopped the ramp: the summary's `memory_guard`. All zero: it did not.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+)]
 pub struct MemStop {
     /// Connections open when it stopped.
     pub at_connections: u64,
@@ -43,9 +52,6 @@ pub struct MemStop {
     pub more_would_fit: u64,
 }
 
-// SAFETY: repr(C), u64s only.
-unsafe impl Pod for MemStop {}
-
 impl MemStop {
     /// The guard is on whenever it has a threshold, so a stop always names one.
     pub fn tripped(&self) -> bool {
@@ -54,7 +60,7 @@ impl MemStop {
 
     /// What the warning line says.
     pub fn text(&self) -> String {
-        use c10m_common::fmt::{bytes, thousands};
+        use c10m_report::fmt::{bytes, thousands};
         format!(
             "memory guard: MemAvailable {} fell below --min-mem-available {} at {} connections; \
              each cost ~{} of memory so far (kernel and user), so this machine would hold ~{} more; \

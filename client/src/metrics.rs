@@ -7,11 +7,13 @@
 
 use std::net::SocketAddr;
 
-use c10m_common::metrics::{BindError, MetricsServer, Published, Snapshot};
-use c10m_common::procfs::SockStat;
+use c10m_report::metrics::{BindError, MetricsServer, Published, Snapshot};
+use sockstat::SockStat;
 
 use crate::shard::Shard;
 use crate::stats::Stats;
+use c10m_kernel::sockstat;
+use c10m_sys::mem;
 
 /// What a tick hands the metrics thread.
 #[derive(Debug, Clone)]
@@ -117,7 +119,7 @@ pub fn snapshot(st: &Stats, x: &Extra) -> Snapshot {
         "N of --shard I/N: the clients that share the plan (1 without --shard)",
         x.shard.of as f64,
     )
-    .sockstat(&x.tcp, c10m_common::sys::page_size());
+    .sockstat(&x.tcp, mem::page_size());
     s
 }
 

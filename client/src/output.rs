@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use c10m_common::counts::ErrnoCounts;
-use c10m_common::output::{opt_secs3, secs3};
-use c10m_common::procfs::PortCensus;
+use c10m_report::counts::ErrnoCounts;
+use c10m_report::output::{opt_secs3, secs3};
+use tcp_table::PortCensus;
 
 use crate::cli::{Close, Mode};
 use crate::engine::Kind;
@@ -17,6 +17,7 @@ use crate::memguard::MemStop;
 use crate::plan::{Plan, Warning};
 use crate::shard::Shard;
 use crate::stats::Stats;
+use c10m_kernel::tcp_table;
 
 /// `plan`: how the connections spread, and what the plan foresees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,7 +95,7 @@ pub struct TickInput<'a> {
     pub dt: f64,
     pub established_before: u64,
     /// Round trips of this interval only.
-    pub rtt: &'a c10m_common::histogram::Histogram,
+    pub rtt: &'a c10m_report::histogram::Histogram,
     pub rss_bytes: u64,
     pub tcp_tw: u64,
     pub knee: Option<u64>,
@@ -151,17 +152,17 @@ impl Failure {
             code: Some(code),
             step: Some(step.into()),
             message: Some(e.to_string()),
-            meaning: c10m_common::errno::meaning(code).into(),
+            meaning: c10m_sys::errno::meaning(code).into(),
         }
     }
 
     /// A failure a `--processes` child saw, known to the parent only by its name.
     pub fn aggregated(name: &str) -> Failure {
-        let meaning = c10m_common::errno::KNOWN
+        let meaning = c10m_sys::errno::KNOWN
             .iter()
             .find(|(_, n)| *n == name)
             .map_or("see the summary", |(code, _)| {
-                c10m_common::errno::meaning(*code)
+                c10m_sys::errno::meaning(*code)
             });
         Failure {
             meaning: meaning.into(),
@@ -173,11 +174,11 @@ impl Failure {
     pub fn named(name: &str) -> Failure {
         let meaning = match name {
             "EOF" => EOF_MEANING,
-            _ => c10m_common::errno::KNOWN
+            _ => c10m_sys::errno::KNOWN
                 .iter()
                 .find(|(_, n)| *n == name)
                 .map_or("see the summary", |(code, _)| {
-                    c10m_common::errno::meaning(*code)
+                    c10m_sys::errno::meaning(*code)
                 }),
         };
         Failure {
@@ -344,7 +345,7 @@ pub struct RequestsSummary {
     pub opened: u64,
     pub failed: ErrnoCounts,
     /// Seconds from the start to the first failure of each kind.
-    #[serde(serialize_with = "c10m_common::output::map_secs3")]
+    #[serde(serialize_with = "c10m_report::output::map_secs3")]
     pub first_failure_s: std::collections::BTreeMap<String, f64>,
     pub echo_mismatches: u64,
     pub latency_p50_us: Option<u64>,

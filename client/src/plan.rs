@@ -16,8 +16,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use c10m_common::addr;
-use c10m_common::kernel::PortRange;
+use c10m_cli::addr;
+use c10m_kernel::sysctl::PortRange;
 
 use crate::cli::Ask;
 use crate::engine::Kind;

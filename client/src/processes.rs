@@ -12,13 +12,12 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use c10m_common::histogram::Histogram;
-use c10m_common::probe::Probe;
-use c10m_common::process::{self, Exit};
-use c10m_common::shm::Board;
-use c10m_common::supervisor::{Restart, Supervisor};
-use c10m_common::sys;
-use c10m_common::tick::Ticker;
+use c10m_kernel::probe::Probe;
+use c10m_report::histogram::Histogram;
+use c10m_report::tick::Ticker;
+use c10m_sys::process::{self, Exit};
+use c10m_sys::shm::Board;
+use c10m_sys::supervisor::{Restart, Supervisor};
 
 use crate::cli::Options;
 use crate::error::Error;
@@ -28,6 +27,7 @@ use crate::output::{Failure, Summary, SummaryInput, Tick, TickInput};
 use crate::plan::{Plan, Slice};
 use crate::start::WallAnchor;
 use crate::stats::{Gate, Published, Totals};
+use c10m_sys::signal;
 
 /// The hold gate opens once every child is done with its ramp or gone.
 pub fn gate_opens(ramp_done: usize, died_before_ramp: usize, children: usize) -> bool {
@@ -96,7 +96,7 @@ where
     };
     while sup.running() > 0 {
         std::thread::sleep(Duration::from_millis(50));
-        if sys::stop_requested() && !interrupted {
+        if signal::stop_requested() && !interrupted {
             interrupted = true;
             sup.signal_all(process::SIGTERM);
         }

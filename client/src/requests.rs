@@ -27,10 +27,9 @@
 
 use std::time::{Duration, Instant};
 
-use c10m_common::probe::Probe;
-use c10m_common::procfs::{self, PortCensus};
-use c10m_common::sys;
-use c10m_common::tick::Ticker;
+use c10m_kernel::probe::Probe;
+use c10m_kernel::tcp_table::PortCensus;
+use c10m_report::tick::Ticker;
 
 use crate::cli::{Close, Mode, Options};
 use crate::driver::{After, Behaviour, Driver};
@@ -41,6 +40,8 @@ use crate::output::{RequestsStart, RequestsSummary, RequestsTick};
 use crate::pacing::Pacer;
 use crate::payload::Payload;
 use crate::plan::Plan;
+use c10m_kernel::tcp_table;
+use c10m_sys::signal;
 
 const TICK: Duration = Duration::from_secs(1);
 /// After --duration, how long requests still in flight may take to finish.
@@ -96,7 +97,7 @@ struct Census {
 
 impl Census {
     fn read(&self) -> PortCensus {
-        procfs::read_tcp_ports(self.ephemeral, &self.server_ports).unwrap_or_default()
+        tcp_table::read_tcp_ports(self.ephemeral, &self.server_ports).unwrap_or_default()
     }
 
     fn ports(&self) -> u64 {
@@ -137,7 +138,7 @@ pub fn run<E: Engine>(
     let (mut tw_peak, mut ports_peak) = (0u64, 0u64);
 
     loop {
-        if sys::stop_requested() {
+        if signal::stop_requested() {
             interrupted = true;
             break;
         }

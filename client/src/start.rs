@@ -8,10 +8,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use c10m_common::sys;
-
 use crate::cli::Options;
 use crate::export::warn;
+use c10m_sys::signal;
 
 /// The furthest ahead a start may be set: a typo should not leave a client waiting for days.
 pub const MAX_AHEAD: Duration = Duration::from_secs(24 * 3600);
@@ -85,7 +84,7 @@ pub fn wait_until(at: f64) -> Result<Option<Duration>, String> {
     loop {
         match wait_for(at, unix_now())? {
             Wait::Late(by) => return Ok(Some(by).filter(|d| *d > Duration::from_millis(1))),
-            Wait::Sleep(_) if sys::stop_requested() => return Ok(None),
+            Wait::Sleep(_) if signal::stop_requested() => return Ok(None),
             // Short steps: the realtime clock may be stepped, and a signal must not wait.
             Wait::Sleep(d) if d <= Duration::from_millis(2) => {
                 std::thread::sleep(d);

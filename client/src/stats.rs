@@ -5,15 +5,15 @@
 //! keep-alive are both *exchanges* (bytes written, their echo read back and checked). The
 //! output records of [`crate::output`] are computed from it; nothing here knows how they look.
 
-use c10m_common::counts::ErrnoCounts;
-use c10m_common::histogram::Histogram;
-use c10m_common::rss::RssTrack;
-use c10m_common::shm::{add_words, Pod};
+use c10m_report::counts::ErrnoCounts;
+use c10m_report::histogram::Histogram;
+use c10m_report::rss::RssTrack;
+use c10m_sys::shm::add_words;
 
 /// Counters of one process (or, added up, of all). Every field is a count that adds up across
 /// processes ([`Stats::merge`]).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Stats {
     /// Connections this process is to hold (hold mode).
     pub requested: u64,
@@ -45,9 +45,6 @@ pub struct Stats {
     pub rtt: Histogram,
 }
 
-// SAFETY: repr(C), u64s and Pod types only.
-unsafe impl Pod for Stats {}
-
 impl Stats {
     /// Adds another process's counters, every one (peaks too: the processes hold theirs at
     /// once).
@@ -59,7 +56,7 @@ impl Stats {
 /// What a `--processes` child publishes: its counters, its memory, and its timeline in µs since
 /// the parent's epoch plus one (0: not yet).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Published {
     pub stats: Stats,
     pub rss: RssTrack,
@@ -71,24 +68,18 @@ pub struct Published {
     pub mem_stop: crate::memguard::MemStop,
 }
 
-// SAFETY: repr(C), u64s and Pod types only.
-unsafe impl Pod for Published {}
-
 /// What the parent tells its children: when the hold starts for all (µs since the epoch + 1).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Gate {
     pub hold_start_us: u64,
 }
-
-// SAFETY: repr(C), a u64.
-unsafe impl Pod for Gate {}
 
 /// What the children add up to.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Totals {
     pub stats: Stats,
-    pub rss: c10m_common::rss::RssTotal,
+    pub rss: c10m_report::rss::RssTotal,
     /// Children that finished their ramp.
     pub ramp_done: usize,
     pub first_connect_us: Option<u64>,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use c10m_common::errno;
+use c10m_sys::errno;
 
 /// How long accepting pauses after an errno that calls for it.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

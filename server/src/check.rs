@@ -1,7 +1,7 @@
 //! `--check`: the server's rows of the limits table, for this machine and `-n N`.
 //!
 //! Reads, prints, exits: no socket is opened and no limit is changed. The numbers come from
-//! [`c10m_common::check`], which computes them from what it reads; this module only turns the
+//! [`c10m_limits`], which computes them from what it reads; this module only turns the
 //! command line into what is asked, with the same defaults a real run would use (the hard limit
 //! as the soft limit, somaxconn as the backlog, `--workers` as given).
 
@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use c10m_common::addr;
-use c10m_common::check::{self, Facts, Procs, ServerAsk};
-use c10m_common::fmt::thousands;
+use c10m_cli::addr;
+use c10m_limits::{Facts, Procs, ServerAsk};
+use c10m_report::fmt::thousands;
 
 use crate::cli::{Config, Workers};
 use crate::workers::{AUTO_FILL_PERCENT, FDS_PER_WORKER};
@@ -45,7 +45,7 @@ pub fn run(config: &Config) -> ExitCode {
         reserve: FDS_PER_WORKER,
         auto_fill_percent: AUTO_FILL_PERCENT,
     };
-    let rows = check::server_rows(&facts, &ask);
+    let rows = c10m_limits::server_rows(&facts, &ask);
     let workers = match config.workers {
         Workers::Count(1) => "1 worker".to_string(),
         Workers::Count(c) => format!("{c} workers"),
@@ -71,5 +71,5 @@ pub fn run(config: &Config) -> ExitCode {
         backlog: ask.backlog,
         nofile: ask.nofile,
     };
-    check::print(config.output.json, "server", &title, &asked, &rows, n)
+    c10m_limits::print(config.output.json, "server", &title, &asked, &rows, n)
 }

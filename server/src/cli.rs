@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use c10m_common::cli::{parse_interval, parse_interval_or_zero};
-use c10m_common::output::OutputArgs;
-use c10m_common::process::Session;
+use c10m_cli::{parse_interval, parse_interval_or_zero};
+use c10m_report::output::OutputArgs;
+use c10m_sys::process::Session;
 use clap::Parser;
 
 const EXAMPLES: &str = "\
@@ -181,7 +181,7 @@ impl Cli {
 }
 
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    c10m_common::addr::parse_socket_addr(s)
+    c10m_cli::addr::parse_socket_addr(s)
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-use c10m_common::nonblock::write_some;
-use c10m_common::sys;
+use c10m_sys::socket::write_some;
 
 use crate::stats::Stats;
+use c10m_sys::errno;
 
 /// Reads per readiness event before the connection waits for the next turn of the loop.
 pub const READS_PER_EVENT: usize = 16;
@@ -157,7 +157,7 @@ impl Conns {
         stats.conns -= 1;
         stats.closed += 1;
         if let Some(e) = err {
-            stats.close_errors.add_errno(sys::errno_of(&e));
+            stats.close_errors.add_errno(errno::errno_of(&e));
         }
         true
     }

@@ -5,8 +5,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use c10m_common::errno;
-use c10m_common::process::Exit;
+use c10m_sys::errno;
+use c10m_sys::process::Exit;
 
 #[derive(Debug)]
 pub enum Error {
@@ -28,7 +28,7 @@ pub enum Error {
     /// The workers did not all open their listener in time.
     WorkersSlow,
     /// `--metrics`: its address could not be listened on.
-    Metrics(c10m_common::metrics::BindError),
+    Metrics(c10m_report::metrics::BindError),
     /// A worker died more often than it is restarted.
     WorkerGaveUp {
         index: usize,

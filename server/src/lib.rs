@@ -25,15 +25,16 @@ pub mod workers;
 
 use std::process::ExitCode;
 
-use c10m_common::check::Facts;
-use c10m_common::metrics::MetricsServer;
-use c10m_common::{rlimit, sys};
+use c10m_limits::rlimit;
+use c10m_limits::Facts;
+use c10m_report::metrics::MetricsServer;
 
 use crate::cli::Config;
 use crate::error::Error;
 use crate::export::{warn, Exporter};
 use crate::output::Summary;
 use crate::serve::{LoopConfig, Sink};
+use c10m_sys::signal;
 
 /// Runs the server (or `--check`) and says how it went: 0 after SIGINT/SIGTERM, 1 on a failure.
 pub fn main_with(config: Config) -> ExitCode {
@@ -46,7 +47,7 @@ pub fn main_with(config: Config) -> ExitCode {
             export::summary(out, &summary);
             ExitCode::SUCCESS
         }
-        Err(e) => c10m_common::cli::fatal("c10m-server", &e),
+        Err(e) => c10m_cli::fatal("c10m-server", &e),
     }
 }
 
@@ -61,7 +62,7 @@ pub fn start_metrics(config: &Config) -> Result<Option<MetricsServer>, Error> {
 
 /// One process serves everything (`--workers 1`), or the supervisor forks workers.
 pub fn run(config: Config) -> Result<Summary, Error> {
-    sys::install_stop_handler().map_err(Error::Signals)?;
+    signal::install_stop_handler().map_err(Error::Signals)?;
     let grant = rlimit::raise_nofile(config.nofile).map_err(Error::Nofile)?;
     // The same facts --check reads: somaxconn decides the default backlog.
     let somaxconn = Facts::read().map_err(Error::Nofile)?.somaxconn;

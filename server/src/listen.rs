@@ -8,10 +8,9 @@
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 
-use c10m_common::sys;
-
 use crate::error::Error;
 use crate::export::warn;
+use c10m_sys::socket;
 
 /// The backlog the kernel uses when somaxconn cannot be read (its default since Linux 5.4).
 const DEFAULT_SOMAXCONN: i32 = 4096;
@@ -50,9 +49,9 @@ pub fn open(
             "the kernel clamps --backlog {backlog} to net.core.somaxconn = {max}; raise it with sysctl -w net.core.somaxconn={backlog}"
         ));
     }
-    let socket = sys::listen_tcp(addr, sys::ListenOpts { backlog, reuseport })
+    let socket = socket::listen_tcp(addr, socket::ListenOpts { backlog, reuseport })
         .map_err(|e| Error::Listen(addr, e))?;
-    let addr = sys::local_addr(socket.as_fd()).map_err(Error::LocalAddr)?;
+    let addr = socket::local_addr(socket.as_fd()).map_err(Error::LocalAddr)?;
     Ok(Listener {
         socket,
         addr,

@@ -5,11 +5,13 @@
 
 use std::net::SocketAddr;
 
-use c10m_common::metrics::{BindError, MetricsServer, Published, Snapshot};
-use c10m_common::procfs::SockStat;
+use c10m_report::metrics::{BindError, MetricsServer, Published, Snapshot};
+use sockstat::SockStat;
 
 use crate::output::Tick;
 use crate::stats::Stats;
+use c10m_kernel::sockstat;
+use c10m_sys::mem;
 
 /// What a tick hands the metrics thread: `stats` added up over every worker, the line printed
 /// with it, and the namespace's sockstat.
@@ -35,7 +37,7 @@ pub fn start(addr: Option<SocketAddr>) -> Result<Option<MetricsServer>, BindErro
 /// The page for the latest tick's figures.
 pub fn snapshot(f: &Figures) -> Snapshot {
     let (st, tick, tcp) = (&f.stats, &f.tick, &f.tcp);
-    let page_size = c10m_common::sys::page_size();
+    let page_size = mem::page_size();
     let mut s = Snapshot::default();
     s.gauge(
         "c10m_server_connections",

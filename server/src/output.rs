@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use c10m_common::counts::ErrnoCounts;
-use c10m_common::output::{opt_secs3, secs3};
+use c10m_report::counts::ErrnoCounts;
+use c10m_report::output::{opt_secs3, secs3};
 
 use crate::accept::{AcceptBlock, BlockJson};
 use crate::stats::Stats;

@@ -16,7 +16,7 @@
 //! When workers wake for one or two connections at a time, as they do during a fast ramp, that
 //! failed call was 30% of all accept calls (128,837 of 428,837 for 300,000 connections to 17
 //! workers, counted with `perf stat -e syscalls:sys_enter_accept4`). So on each listener event
-//! the loop first asks the kernel how many connections are queued ([`sys::accept_queue`],
+//! the loop first asks the kernel how many connections are queued ([`socket::accept_queue`],
 //! `TCP_INFO`) and accepts that many. Nothing is missed: a connection queued after that reading
 //! wakes the listener's epoll entry again, and the next turn of the loop takes it.
 //!
@@ -36,12 +36,12 @@ use std::time::{Duration, Instant};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
-use c10m_common::counts::ErrnoCounts;
-use c10m_common::probe::Probe;
-use c10m_common::rss::RssTrack;
-use c10m_common::shm::Board;
-use c10m_common::tick::Ticker;
-use c10m_common::{fmt, procfs, sys};
+use c10m_kernel::probe::Probe;
+use c10m_report::counts::ErrnoCounts;
+use c10m_report::fmt;
+use c10m_report::rss::RssTrack;
+use c10m_report::tick::Ticker;
+use c10m_sys::shm::Board;
 
 use crate::accept::{self, AcceptGate, OnError};
 use crate::echo::{slot_bytes, Conns};
@@ -50,6 +50,10 @@ use crate::export::{self, warn, Exporter};
 use crate::listen::Listener;
 use crate::output::{Milestone, Start, Summary, Tick};
 use crate::stats::{Control, Milestones, Published, Stats};
+use c10m_kernel::pid;
+use c10m_sys::errno;
+use c10m_sys::signal;
+use c10m_sys::socket;
 
 pub(crate) const LISTENER: Token = Token(usize::MAX);
 const READ_BUF: usize = 64 * 1024;
@@ -136,7 +140,7 @@ pub fn serve(listener: Listener, lc: &LoopConfig, sink: Sink<'_>) -> Result<Summ
         .map_err(Error::Poll)?;
     let mut probe = Probe::open();
 
-    let fds_base = procfs::count_own_fds().map(|c| c.total).unwrap_or(8);
+    let fds_base = pid::count_own_fds().map(|c| c.total).unwrap_or(8);
     let budget = Budget::new(lc.fd_soft, fds_base, lc.max_conns);
     if budget.max_conns > budget.room {
         warn(&format!(
@@ -194,7 +198,7 @@ impl Server<'_> {
         let mut events = Events::with_capacity(1024);
         let mut ticker = Ticker::new(self.started, interval);
         let mut last = (0u64, 0u64);
-        while !sys::stop_requested() {
+        while !signal::stop_requested() {
             let wake = match self.gate.retry_at() {
                 Some(t) => ticker.deadline().min(t),
                 None => ticker.deadline(),
@@ -306,7 +310,7 @@ impl Server<'_> {
         if !self.gate.is_open() {
             return;
         }
-        let mut queued = sys::accept_queue(self.listener.as_fd())
+        let mut queued = socket::accept_queue(self.listener.as_fd())
             .ok()
             .map(|q| q.queued);
         loop {
@@ -326,7 +330,7 @@ impl Server<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.count_accept_error(&e);
-                    match self.gate.failed(sys::errno_of(&e), Instant::now()) {
+                    match self.gate.failed(errno::errno_of(&e), Instant::now()) {
                         OnError::Skip => accept::took_one(&mut queued),
                         OnError::Pause => return,
                     }
@@ -351,7 +355,7 @@ impl Server<'_> {
     }
 
     fn count_accept_error(&mut self, e: &io::Error) {
-        let code = sys::errno_of(e);
+        let code = errno::errno_of(e);
         self.stats.accept_errors.add_errno(code);
         self.interval_accept_errors.add_errno(code);
     }

@@ -5,13 +5,13 @@
 //! type is [`Pod`], so a worker's record goes into the supervisor's shared memory unchanged and
 //! the parent adds the records up in O(workers) per tick, never O(connections).
 
-use c10m_common::counts::ErrnoCounts;
-use c10m_common::rss::{RssTotal, RssTrack};
-use c10m_common::shm::{add_words, Pod, Words};
+use c10m_report::counts::ErrnoCounts;
+use c10m_report::rss::{RssTotal, RssTrack};
+use c10m_sys::shm::{add_words, Words};
 
 /// Counters of one event loop (or, added up, of all workers).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Stats {
     pub conns: u64,
     pub peak: u64,
@@ -24,9 +24,6 @@ pub struct Stats {
     /// Connections that ended with an error rather than EOF (ECONNRESET mostly).
     pub close_errors: ErrnoCounts,
 }
-
-// SAFETY: repr(C), u64s and Pod types only.
-unsafe impl Pod for Stats {}
 
 impl Stats {
     /// Adds another worker's counters word by word; the sum's `peak` means nothing (workers
@@ -47,16 +44,13 @@ impl Stats {
 
 /// What a worker publishes to its slot.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Published {
     /// 1 once its listener is open.
     pub ready: u64,
     pub stats: Stats,
     pub rss: RssTrack,
 }
-
-// SAFETY: repr(C), u64s and Pod types only.
-unsafe impl Pod for Published {}
 
 /// The control record of the workers' board: the server's parent tells its workers nothing
 /// through shared memory.

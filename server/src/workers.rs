@@ -13,7 +13,7 @@
 //!   listener or many").
 //!
 //! # Supervision
-//! The workers are children of [`c10m_common::supervisor::Supervisor`]. Each publishes its
+//! The workers are children of [`c10m_sys::supervisor::Supervisor`]. Each publishes its
 //! [`Published`] record to its slot every [`serve::PUBLISH_INTERVAL`]; the parent adds them up
 //! ([`Totals::of`], O(workers) per tick, never O(connections)), prints one live line and one
 //! summary, and restarts a worker that dies up to [`MAX_RESTARTS_PER_WORKER`] times. SIGINT or
@@ -24,12 +24,11 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use c10m_common::probe::Probe;
-use c10m_common::rlimit::NofileGrant;
-use c10m_common::shm::Board;
-use c10m_common::supervisor::{Outcome, Restart, Supervisor};
-use c10m_common::sys;
-use c10m_common::tick::Ticker;
+use c10m_kernel::probe::Probe;
+use c10m_limits::rlimit::NofileGrant;
+use c10m_report::tick::Ticker;
+use c10m_sys::shm::Board;
+use c10m_sys::supervisor::{Outcome, Restart, Supervisor};
 
 use crate::cli::{Config, Workers};
 use crate::error::Error;
@@ -38,6 +37,7 @@ use crate::listen::{self, Listener};
 use crate::output::{Milestone, StartWorkers, Summary, SummaryInput, Tick, WorkerExit};
 use crate::serve::{self, LoopConfig, Sink};
 use crate::stats::{Control, Milestones, Published, Stats, Totals};
+use c10m_sys::signal;
 
 /// Descriptors a worker keeps for itself (stdio, epoll, listener, /proc files, reserve).
 pub const FDS_PER_WORKER: u64 = 16;
@@ -216,7 +216,7 @@ impl Parent {
         let mut peak = 0u64;
         let mut milestones = Milestones::default();
         let mut failure = None;
-        while !sys::stop_requested() {
+        while !signal::stop_requested() {
             std::thread::sleep(Duration::from_millis(50).min(self.interval));
             if let Err(e) = self.reap(sup, worker) {
                 failure = Some(e);
@@ -301,7 +301,7 @@ impl Parent {
     {
         // Shutting down, a signal reached the workers directly (Ctrl-C goes to the whole process
         // group): their final counters stay in their slots for the summary.
-        let stopping = sys::stop_requested();
+        let stopping = signal::stop_requested();
         for e in sup.reap(stopping, worker).map_err(Error::Workers)? {
             if e.outcome == Outcome::Stays {
                 continue;

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use c10m_common::{rlimit, sys};
+use c10m_kernel::caps;
+use c10m_sys::nofile;
 
 use crate::util::{ensure, run, Run};
 
@@ -29,8 +30,8 @@ fn check_json(r: &Run) -> Value {
 
 /// Whether a process started like this one may raise its hard limit.
 fn can_raise_hard_limit() -> bool {
-    rlimit::in_initial_user_ns()
-        && rlimit::read_cap_eff().is_ok_and(|m| rlimit::has_cap(m, rlimit::CAP_SYS_RESOURCE))
+    caps::in_initial_user_ns()
+        && caps::read_cap_eff().is_ok_and(|m| caps::has_cap(m, caps::CAP_SYS_RESOURCE))
 }
 
 fn assert_million(bin: &str, spread: &str) {
@@ -55,7 +56,7 @@ fn assert_million(bin: &str, spread: &str) {
             .is_some_and(|row| row["key"] == "fds_per_process"),
         "the fd row comes first"
     );
-    let (_, hard) = sys::get_nofile().expect("getrlimit");
+    let (_, hard) = nofile::get().expect("getrlimit");
     if hard < 1_000_000 && !can_raise_hard_limit() {
         ensure!(
             [&r],
@@ -115,7 +116,7 @@ fn client_check_names_the_first_binding_limit_for_a_million() {
 
 #[test]
 fn check_for_a_hundred_exits_0() {
-    let (_, hard) = sys::get_nofile().expect("getrlimit");
+    let (_, hard) = nofile::get().expect("getrlimit");
     if hard < 1024 {
         crate::util::skip(&format!(
             "hard limit {hard} is too small to hold 100 with room"

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use c10m_sys::nofile;
+
 use crate::util::{
     client, ensure, ensure_all_established, exclusive, is_empty_object, of_type, shared, skip, u,
     wait_until, InuseRise, ServerGuard,
@@ -11,7 +13,7 @@ use crate::util::{
 fn fifteen_thousand_concurrent_connections() {
     const N: u64 = 15_000;
     let _g = exclusive();
-    let (_, hard) = c10m_common::sys::get_nofile().expect("getrlimit");
+    let (_, hard) = nofile::get().expect("getrlimit");
     if hard < N + 100 {
         skip(&format!(
             "RLIMIT_NOFILE hard limit {hard} is below the {N} descriptors each process needs"

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use c10m_common::process::{self, SIGKILL};
+use c10m_sys::process::{self, SIGKILL};
 
 use crate::util::{self, children_of, json_lines, wait_until, Proc, ServerGuard};
 

@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use c10m_common::process::{self, SIGKILL, SIGTERM};
+use c10m_sys::process::{self, SIGKILL, SIGTERM};
 use serde_json::Value;
+
+use c10m_sys::nofile;
 
 use crate::util::{
     child_ids, client, ensure, ensure_all_established, exclusive, json_lines, of_type, shared,
@@ -16,7 +18,7 @@ use crate::util::{
 
 /// False (and a note on stderr) when one process cannot open `per_process` descriptors here.
 fn fd_room_for(per_process: u64) -> bool {
-    let (_, hard) = c10m_common::sys::get_nofile().expect("getrlimit");
+    let (_, hard) = nofile::get().expect("getrlimit");
     if hard < per_process + 100 {
         skip(&format!(
             "RLIMIT_NOFILE hard limit {hard} is below the {per_process} descriptors each process needs"
@@ -46,7 +48,7 @@ fn three_workers_and_three_client_processes_hold_45000() {
     if !fd_room_for(N / 3) {
         return;
     }
-    let (_, hard) = c10m_common::sys::get_nofile().expect("getrlimit");
+    let (_, hard) = nofile::get().expect("getrlimit");
     eprintln!("RLIMIT_NOFILE hard limit {hard}: one process could hold fewer than {hard} of {N}");
     let server = ServerGuard::start(&["--workers", "3"]);
     let workers = child_ids(server.pid());

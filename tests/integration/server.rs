@@ -238,9 +238,9 @@ fn accept_meets_emfile_holds_what_it_can_and_does_not_spin() {
     const PEERS: usize = 1000;
     let _g = shared();
     // Every connect must complete in the kernel's accept queue, accepted or not.
-    let somaxconn = c10m_common::kernel::read_sysctl("net.core.somaxconn")
+    let somaxconn = c10m_kernel::sysctl::read_sysctl("net.core.somaxconn")
         .ok()
-        .and_then(|t| c10m_common::kernel::parse_u64(&t));
+        .and_then(|t| c10m_kernel::sysctl::parse_u64(&t));
     if somaxconn.is_some_and(|m| m < PEERS as u64 + 100) {
         skip(&format!(
             "net.core.somaxconn is {somaxconn:?}: the accept queue cannot hold {PEERS} connections"

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use c10m_common::metrics::{parse, value, Sample};
+use c10m_report::metrics::{parse, value, Sample};
 
 use crate::util::{self, client, u, wait_until, Proc, ServerGuard};
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use c10m_common::process::{self, SIGINT, SIGKILL};
+use c10m_sys::process::{self, SIGINT, SIGKILL};
 
 use crate::util::{self, of_type, u, wait_until, Netns, Proc, ServerGuard};
 

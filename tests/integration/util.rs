@@ -5,7 +5,7 @@
 //! spawned it dies (PR_SET_PDEATHSIG), so a failing or aborted test leaves no process behind. The
 //! binaries' own children (`--workers`, `--processes`) die with their parent the same way.
 //!
-//! No `libc` here: system calls go through `c10m_common`'s safe wrappers.
+//! No `libc` here: system calls go through `c10m-sys`'s safe wrappers.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,8 +17,12 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use c10m_common::process::{self, SIGKILL, SIGTERM};
-use c10m_common::procfs::ProcStat;
+use c10m_kernel::pid;
+use c10m_kernel::sockstat;
+use c10m_sys::mem;
+use c10m_sys::process::{self, SIGKILL, SIGTERM};
+use c10m_sys::socket;
+use pid::ProcStat;
 use serde_json::Value;
 
 /// Tests that open many sockets hold this exclusively ([`exclusive`]) so that nothing else runs
@@ -511,12 +515,12 @@ impl Netns {
     }
 
     /// `/proc/net/sockstat` as seen inside the namespace.
-    pub fn sockstat(&self) -> c10m_common::procfs::SockStat {
+    pub fn sockstat(&self) -> sockstat::SockStat {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.name, "cat", "/proc/net/sockstat"])
             .output()
             .expect("ip netns exec cat /proc/net/sockstat");
-        c10m_common::procfs::parse_sockstat(&String::from_utf8_lossy(&out.stdout))
+        sockstat::parse_sockstat(&String::from_utf8_lossy(&out.stdout))
     }
 
     /// The interfaces of the namespace, as `ip -o link` names them.
@@ -696,7 +700,7 @@ pub fn client(server: &ServerGuard, args: &[&str]) -> Proc {
 /// its exit status; containers whose PID 1 does not reap leave orphaned children as zombies for
 /// good, so they count as gone.
 fn stat(pid: u32) -> Option<ProcStat> {
-    c10m_common::procfs::read_proc_stat(pid).ok()
+    pid::read_proc_stat(pid).ok()
 }
 
 /// The running (not zombie) children of `pid`, in pid order: every process in /proc whose
@@ -749,10 +753,7 @@ pub fn child_ids(pid: u32) -> Vec<ProcId> {
 /// whatever else runs on the machine.
 pub fn sockets_of(ids: &[ProcId]) -> u64 {
     ids.iter()
-        .filter_map(|p| {
-            c10m_common::procfs::count_fds(std::path::Path::new(&format!("/proc/{}/fd", p.pid)))
-                .ok()
-        })
+        .filter_map(|p| pid::count_fds(std::path::Path::new(&format!("/proc/{}/fd", p.pid))).ok())
         .map(|c| c.sockets)
         .sum()
 }
@@ -779,18 +780,18 @@ impl Dump for ServerGuard {
 
 /// Per-process CPU time (user + system) in seconds.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    c10m_common::procfs::read_cpu_seconds(pid, c10m_common::sys::clock_ticks())
+    pid::read_cpu_seconds(pid, mem::clock_ticks())
         .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/stat: {e}"))
 }
 
 /// Resident set size of `pid` in bytes, from /proc/PID/statm.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
-    c10m_common::procfs::read_rss_bytes(Some(pid), c10m_common::sys::page_size()).ok()
+    pid::read_rss_bytes(Some(pid), mem::page_size()).ok()
 }
 
 /// System-wide TCP sockets in use (IPv4 + IPv6).
 pub fn tcp_inuse() -> u64 {
-    c10m_common::procfs::read_sockstat()
+    sockstat::read_sockstat()
         .expect("read /proc/net/sockstat")
         .tcp_inuse
 }
@@ -832,7 +833,7 @@ impl InuseRise {
 
 /// `SO_LINGER {on, 0}`: the next close sends a RST instead of a FIN.
 pub fn set_linger_zero(s: &TcpStream) -> io::Result<()> {
-    c10m_common::sys::set_linger_zero(s.as_fd())
+    socket::set_linger_zero(s.as_fd())
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), different for each `seed`.

@@ -15,7 +15,7 @@
 //! # Binding a source
 //! With a source address the socket is bound first with `IP_BIND_ADDRESS_NO_PORT` (unless
 //! `--plain-bind`), so the port is chosen at connect() time and only has to be unique per
-//! 4-tuple ([`c10m_common::sys::connect_nonblocking`]).
+//! 4-tuple ([`socket::connect_nonblocking`]).
 
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
@@ -25,9 +25,8 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use c10m_common::sys;
-
 use super::{CloseHow, Engine, Handler, Io, OpenError, Opened};
+use c10m_sys::socket;
 
 const BUF: usize = 64 * 1024;
 
@@ -88,7 +87,7 @@ impl Streams<'_> {
     fn connected(&mut self, slot: u32) {
         if self.opts.nodelay {
             if let Some(s) = self.get(slot) {
-                let _ = sys::set_nodelay(s.as_fd());
+                let _ = socket::set_nodelay(s.as_fd());
             }
         }
     }
@@ -141,15 +140,16 @@ impl Io for Streams<'_> {
         dst: SocketAddr,
         src: Option<IpAddr>,
     ) -> Result<Opened, OpenError> {
-        let c =
-            sys::connect_nonblocking(dst, src, self.opts.bind_no_port).map_err(|e| OpenError {
+        let c = socket::connect_nonblocking(dst, src, self.opts.bind_no_port).map_err(|e| {
+            OpenError {
                 step: match e.step {
-                    sys::ConnectStep::Socket => "socket()",
-                    sys::ConnectStep::Bind => "bind()",
-                    sys::ConnectStep::Connect => "connect()",
+                    socket::ConnectStep::Socket => "socket()",
+                    socket::ConnectStep::Bind => "bind()",
+                    socket::ConnectStep::Connect => "connect()",
                 },
                 error: e.error,
-            })?;
+            }
+        })?;
         let mut stream = TcpStream::from_std(c.stream);
         self.registry
             .register(
@@ -178,7 +178,7 @@ impl Io for Streams<'_> {
         let Some(stream) = self.get(slot) else {
             return Err(io::ErrorKind::NotConnected.into());
         };
-        c10m_common::nonblock::write_some(stream, data)
+        c10m_sys::socket::write_some(stream, data)
     }
 
     fn close(&mut self, slot: u32, how: CloseHow, _sent: u32, _recv: u32) {
@@ -186,7 +186,7 @@ impl Io for Streams<'_> {
             return;
         };
         if how == CloseHow::Rst {
-            let _ = sys::set_linger_zero(stream.as_fd());
+            let _ = socket::set_linger_zero(stream.as_fd());
         }
         drop(stream); // close(2) also removes it from the epoll set
     }

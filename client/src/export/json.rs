@@ -1,6 +1,6 @@
 //! JSON lines: each line one object with a `type` (the README's output contract).
 
-use c10m_common::output::json_line;
+use c10m_report::output::json_line;
 
 use super::{Line, Record};
 use crate::output::PlanLine;

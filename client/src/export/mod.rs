@@ -8,8 +8,8 @@
 pub mod json;
 pub mod text;
 
-pub use c10m_common::output::Exporter;
-use c10m_common::output::Render;
+pub use c10m_report::output::Exporter;
+use c10m_report::output::Render;
 
 use crate::output::{
     Failure, PlanLine, RequestsStart, RequestsSummary, RequestsTick, Summary, Tick,
@@ -60,5 +60,5 @@ impl Render for Line<'_> {
 
 /// `c10m-client: warning: MSG` on stderr, whatever the format.
 pub fn warn(msg: &str) {
-    c10m_common::output::warn("c10m-client", msg);
+    c10m_report::output::warn("c10m-client", msg);
 }

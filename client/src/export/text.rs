@@ -1,7 +1,7 @@
 //! Text for people: live lines on stderr, the plan and the summary on stdout.
 
-use c10m_common::fmt;
-use c10m_common::output::stdout_line;
+use c10m_report::fmt;
+use c10m_report::output::stdout_line;
 
 use super::Line;
 use crate::cli::{Close, Mode};

@@ -10,8 +10,8 @@ pub mod text;
 
 use serde::Serialize;
 
-pub use c10m_common::output::Exporter;
-use c10m_common::output::{json_line, stdout_line, Render, Typed};
+pub use c10m_report::output::Exporter;
+use c10m_report::output::{json_line, stdout_line, Render, Typed};
 
 use crate::output::{Milestone, Start, StartWorkers, Summary, Tick, WorkerExit};
 
@@ -106,5 +106,5 @@ pub fn summary(out: Exporter, s: &Summary) {
 
 /// `c10m-server: warning: MSG` on stderr, whatever the format.
 pub fn warn(msg: &str) {
-    c10m_common::output::warn("c10m-server", msg);
+    c10m_report::output::warn("c10m-server", msg);
 }

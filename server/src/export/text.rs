@@ -1,12 +1,13 @@
 //! Text for people: the start lines and the summary on stdout, live lines and milestones on
 //! stderr.
 
-use c10m_common::errno;
-use c10m_common::fmt;
-use c10m_common::output::stdout_line;
+use c10m_report::fmt;
+use c10m_report::output::stdout_line;
+use c10m_sys::errno;
 
 use crate::accept::AcceptBlock;
 use crate::output::{Milestone, Start, StartWorkers, Summary, Tick, WorkerExit};
+use c10m_sys::mem;
 
 pub fn start(s: &Start) {
     stdout_line(&format!(
@@ -99,7 +100,7 @@ pub fn tick(t: &Tick) {
             "tcp inuse {} tw {} mem {}{spread}",
             fmt::count(t.tcp_inuse),
             fmt::count(t.tcp_tw),
-            fmt::bytes(t.tcp_mem_pages * c10m_common::sys::page_size())
+            fmt::bytes(t.tcp_mem_pages * mem::page_size())
         ),
     ];
     eprintln!("[{:>6.1}s] {}", t.elapsed_s, parts.join(" | "));

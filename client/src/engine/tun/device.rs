@@ -1,6 +1,6 @@
 //! The TUN device of one client process, and the routes that send its addresses' replies to it.
 //!
-//! The device is created non-persistent ([`c10m_common::tun`]), so it and its routes vanish with
+//! The device is created non-persistent ([`c10m_sys::tun`]), so it and its routes vanish with
 //! the process however it ends: SIGKILL included. What the kernel routes to the device is every
 //! packet to one of the client's source addresses: one `/32` route per address, so that several
 //! client processes, each with its own device and its own addresses, never take each other's
@@ -12,8 +12,8 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use c10m_common::errno;
-use c10m_common::tun::{self, Tun};
+use c10m_sys::errno;
+use c10m_sys::tun::{self, Tun};
 
 /// Packets the kernel may queue for the reader.
 pub const TXQUEUELEN: u32 = 65_536;

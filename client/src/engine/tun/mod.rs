@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use c10m_common::errno;
-use c10m_common::tun::Tun;
+use c10m_sys::errno;
+use c10m_sys::tun::Tun;
 
 use self::addrs::Addrs;
 use self::packet::{Segment, ACK, FIN, MAX_PACKET, MAX_PAYLOAD, PSH, RST, SYN};

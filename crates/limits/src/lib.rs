@@ -1,0 +1,166 @@
+//! `--check`: every limit that bounds N connections on this machine, one row each, and the first
+//! one that binds.
+//!
+//! The seed's table of limits (claims C5, C8-C14), computed instead of recited. [`Facts`] holds
+//! the numbers read from the machine (rlimits, the effective capabilities, sysctls, meminfo);
+//! [`Facts::read`] is the only part that touches the system. [`server_rows`] and [`client_rows`]
+//! are pure: given the facts and what is asked for ([`ServerAsk`], [`ClientAsk`]) they return one
+//! [`Row`] per limit with its value, how much it allows, whether it binds for the ask, what it
+//! means and the command that moves it. So every verdict can be tested on made-up facts.
+//!
+//! # What "allows" counts
+//! Most rows allow a number of **connections** (fds, files, epoll watches, memory, ports,
+//! conntrack entries). The listen queues allow a **burst**: how many handshakes may wait for
+//! `accept()` at once; they never bind for N, because they bound arrivals, not how many
+//! connections are held. The TIME_WAIT row allows a **rate**: the churn of short connections per
+//! second the port range sustains. A row binds when what it allows is less than what is asked
+//! (`needs`: N connections, or the churn rate R).
+//!
+//! # Which limit binds first
+//! [`first_binding`]: among the rows that bind, the one that covers the smallest share of its ask
+//! (`allows / needs`, compared exactly); for rows counting connections that is simply the one
+//! that allows the fewest. On a tie the earlier row in table order wins, and the tables list the
+//! per-process fd limit first, because it is the one a student meets first (EMFILE).
+//!
+//! # Both ends on one machine
+//! When the connections stay on loopback (a server listening on a loopback address, a client with
+//! only loopback targets), both ends live here: each connection is two sockets, two fds counted
+//! by `fs.file-max`, two epoll watches of the same user, and a socket pair's worth of kernel
+//! memory. The rows then count both ends, and say so.
+//!
+//! # The parts
+//! - [`facts`]: what is read from the machine, once; the run-time planning of both binaries
+//!   reads the same [`Facts`].
+//! - [`row`]: one limit ([`Row`]) and [`first_binding`].
+//! - [`shared`]: the rows both roles have (fds, files, epoll watches, memory, conntrack).
+//! - [`server`], [`client`]: each role's rules; [`tun`]: the client's with `--engine tun`.
+//! - [`render`]: the table and the JSON object.
+//! - [`rlimit`]: RLIMIT_NOFILE raised as far as the kernel allows, with the knob that binds.
+
+mod client;
+mod facts;
+mod render;
+pub mod rlimit;
+mod row;
+mod server;
+mod shared;
+mod tun;
+
+pub use client::{client_rows, ClientAsk, Close};
+pub use facts::{Conntrack, Facts};
+pub use render::{print, render, table_lines, verdict_line, CheckJson};
+pub use row::{first_binding, Row, Unit};
+pub use server::{server_rows, Procs, ServerAsk};
+pub use tun::{tun_client_rows, TUN_CLIENT_BYTES_PER_CONN};
+
+/// Kernel slab per idle connection **pair** on loopback (two sockets: TCP, sock_inode_cache,
+/// dentry, filp, eventpoll_epi and small caches) that `--check` plans with. It sits just above both
+/// reference runs in `bench/reference/`: 9,810.7 B per pair at 1,000,000 (`bench-1m`, loopback)
+/// and 2 x 5,050.7 B per server socket at 3,000,000 (`bench-tun-3m`), so a plan that fits here
+/// fits there (docs/scale.md, "What each connection costs").
+pub const KERNEL_BYTES_PER_PAIR: f64 = 10_202.4;
+/// Half a pair: one socket, for a peer on another machine (~5.1 KB).
+pub const KERNEL_BYTES_PER_SOCKET: f64 = KERNEL_BYTES_PER_PAIR / 2.0;
+/// Server RSS growth per idle connection at 1,000,000 (`bench/reference/bench-1m`: 23.454 B,
+/// counting each worker's own start-up spread over its connections).
+pub const SERVER_USER_BYTES_PER_CONN: f64 = 23.5;
+/// Client RSS growth per connection, same run (30.876 B).
+pub const CLIENT_USER_BYTES_PER_CONN: f64 = 30.9;
+/// `TCP_TIMEWAIT_LEN`: compiled into the kernel, no sysctl moves it (claim C2).
+pub const TIME_WAIT_SECS: u64 = 60;
+/// `tcp_tw_reuse_delay`'s default, and the 1 s granularity of older kernels that lack the knob.
+pub(crate) const DEFAULT_TW_REUSE_DELAY_MS: u64 = 1000;
+
+/// The facts and asks the tests of every part start from.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use c10m_kernel::sysctl::{PortRange, TcpMem};
+
+    /// This machine's shape: root without CAP_SYS_RESOURCE, hard limit 20,000, 24 GiB.
+    pub fn facts() -> Facts {
+        Facts {
+            nofile_soft: 20_000,
+            nofile_hard: 20_000,
+            cap_sys_resource: false,
+            cap_sys_admin: false,
+            nr_open: Some(1_048_576),
+            file_max: Some(2_466_177),
+            files_allocated: Some(343),
+            max_user_watches: Some(5_491_511),
+            mem_available: Some(24 << 30),
+            page_size: 4096,
+            somaxconn: Some(4096),
+            tcp_max_syn_backlog: Some(2048),
+            tcp_syncookies: Some(1),
+            tcp_mem: Some(TcpMem {
+                min: 287_901,
+                pressure: 383_868,
+                max: 575_802,
+            }),
+            conntrack: None,
+            port_range: Some(PortRange {
+                low: 32768,
+                high: 60999,
+            }),
+            tcp_tw_reuse: Some(2),
+            tcp_tw_reuse_delay_ms: Some(1000),
+            tcp_timestamps: Some(1),
+            tcp_fin_timeout: Some(60),
+            tcp_max_tw_buckets: Some(131_072),
+        }
+    }
+
+    pub fn server(n: u64, workers: Procs) -> ServerAsk {
+        ServerAsk {
+            connections: n,
+            workers,
+            backlog: None,
+            nofile: None,
+            loopback: true,
+            reserve: 16,
+            auto_fill_percent: 90,
+        }
+    }
+
+    pub fn client(n: u64) -> ClientAsk {
+        ClientAsk {
+            connections: n,
+            processes: None,
+            nofile: None,
+            reserve: 16,
+            targets: 1,
+            sources: 79,
+            sources_chosen: true,
+            knee: Some(12_704),
+            loopback: true,
+            churn_rate: None,
+            close: Close::Fin,
+        }
+    }
+
+    pub fn row<'a>(rows: &'a [Row], key: &str) -> &'a Row {
+        rows.iter().find(|r| r.key == key).expect(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_go_to_table_order_and_shares_compare_exactly() {
+        let mk = |key, allows, needs, unit| Row {
+            binds: true,
+            ..Row::new(key, key, unit).limit(Some(allows), Some(needs))
+        };
+        let rows = vec![
+            mk("a", 500, 1000, Unit::Connections),
+            mk("b", 500, 1000, Unit::Connections),
+            mk("c", 47, 100, Unit::PerSecond),
+        ];
+        assert_eq!(first_binding(&rows).unwrap().key, "c");
+        assert_eq!(first_binding(&rows[..2]).unwrap().key, "a");
+        assert_eq!(first_binding(&[]), None);
+    }
+}
