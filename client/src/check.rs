@@ -15,8 +15,9 @@ use c10m_cli::addr;
 use c10m_limits::{ClientAsk, Facts};
 use c10m_report::fmt::thousands;
 
-use crate::cli::{Close, Config, Mode};
-use crate::engine::Kind;
+use crate::config::{Mode, Run};
+use crate::hold::mem_threshold;
+use crate::plan::{fd_reserve, Plan};
 
 /// The `asked` object of `--check --json`: what the check was computed for.
 #[derive(Serialize)]
@@ -32,16 +33,16 @@ struct Asked {
 }
 
 /// Prints the check; exit 0 when nothing binds, 1 when a limit does.
-pub fn run(config: &Config) -> ExitCode {
-    let (ask, opts) = (&config.ask, &config.opts);
-    let facts = match Facts::read_for_check("c10m-client") {
+pub(crate) fn run(run: &Run) -> ExitCode {
+    let (ask, opts) = (&run.ask, &run.opts);
+    let facts = match Facts::read_for_check() {
         Ok(f) => f,
         Err(code) => return code,
     };
     // The same reserve and plan as a run.
-    let reserve = crate::fd_reserve();
+    let reserve = fd_reserve();
     let soft = facts.soft_limit_for(opts.nofile);
-    let plan = crate::plan_for(ask.clone(), opts, &facts, soft);
+    let plan = Plan::for_run(ask.clone(), opts, &facts, soft);
     let concurrent = plan.connections;
     let loopback = plan.targets.iter().all(|t| addr::is_loopback(t.ip()));
     let check_ask = ClientAsk {
@@ -55,17 +56,12 @@ pub fn run(config: &Config) -> ExitCode {
         knee: plan.knee(),
         loopback,
         churn_rate: (opts.mode == Mode::Churn && opts.rate > 0).then_some(opts.rate),
-        close: match opts.close {
-            Close::Fin => c10m_limits::Close::Fin,
-            Close::Rst => c10m_limits::Close::Rst,
-            Close::Wait => c10m_limits::Close::Wait,
-        },
+        close: opts.close,
     };
-    let rows = if opts.engine == Kind::Tun {
-        let guard = crate::hold::mem_threshold(opts);
-        c10m_limits::tun_client_rows(&facts, concurrent, guard)
-    } else {
+    let rows = if opts.engine.caps.kernel_socket {
         c10m_limits::client_rows(&facts, &check_ask)
+    } else {
+        c10m_limits::tun_client_rows(&facts, concurrent, mem_threshold(opts))
     };
     let sources = match (plan.sources.first(), plan.sources.last()) {
         (Some(a), Some(b)) if plan.sources.len() > 1 => format!(

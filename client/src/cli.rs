@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use clap::builder::PossibleValuesParser;
 use clap::Parser;
 
 use c10m_cli::addr;
@@ -10,10 +11,14 @@ use c10m_cli::{parse_bytes, parse_secs, parse_secs_or_zero};
 use c10m_report::output::OutputArgs;
 use c10m_sys::process::Session;
 
-use crate::engine::tun::Handshake;
-use crate::engine::Kind;
-use crate::shard::{parse_shard, Shard, ShardSpec, INDEX_ENV};
-use crate::start::parse_unix_seconds;
+use crate::config::{Ask, Close, Config, Handshake, Mode, Options, Part, Run};
+use crate::engine::registry;
+use crate::start;
+
+/// The variable a Kubernetes Indexed Job sets in each pod: 0, 1, ..., completions - 1.
+const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
+/// The most shards a plan is split into.
+const MAX_SHARDS: u64 = 65_536;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -32,6 +37,8 @@ Examples:
                                                      shard 3 of 8 (25,000 connections, its own sources), ramp in 10 s
   c10m-client -n 200000 --shard auto/8 --metrics 0.0.0.0:9101
                                                      as a pod of an Indexed Job (JOB_COMPLETION_INDEX), scraped by Prometheus
+
+  c10m-client --list-engines                        the engines, and what each can do and needs
 
   c10m-client --check -n 1000000                    which limit stops a million here first, and what to do
   c10m-client --check -n 1000000 --processes 51 --json
@@ -57,197 +64,125 @@ does (the last line names the first), 2 for bad usage.";
 pub struct Cli {
     /// Where to connect: IP:PORT, HOST:PORT (resolved once, at start), or ranges like 127.0.0.1-127.0.0.4:7000 or 127.0.0.1:7000-7003 (repeatable).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000", value_parser = addr::parse_targets)]
-    pub target: Vec<Vec<SocketAddr>>,
+    target: Vec<Vec<SocketAddr>>,
 
     /// Source address or range to bind before connect, e.g. 127.1.0.1-127.1.0.8 (repeatable)
     /// [default: for loopback targets, enough 127.1.0.x addresses that no pair passes ~45% of the port range].
     #[arg(long, value_name = "ADDR|RANGE", value_parser = addr::parse_ip_range)]
-    pub source: Vec<Vec<IpAddr>>,
+    source: Vec<Vec<IpAddr>>,
 
     /// Concurrent connections to open [default: 1000]; churn: at most this many requests in all
     /// [default: rate x duration]; keepalive: the pool's size [default: 10].
     #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub connections: Option<u64>,
+    connections: Option<u64>,
 
     /// hold: open N and keep them; churn: one short connection per request (connect, send,
     /// read the echo, close), the TIME_WAIT pattern; keepalive: the same requests over N
     /// persistent connections.
     #[arg(long, value_enum, default_value = "hold")]
-    pub mode: Mode,
+    mode: Mode,
 
     /// churn, keepalive: how long to send requests.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
-    pub duration: Duration,
+    duration: Duration,
 
     /// churn, keepalive: how the client closes: fin (close() after the echo: the client closes
     /// first and holds the TIME_WAIT), rst (SO_LINGER 0: a reset, no TIME_WAIT anywhere), or wait
     /// (close only after the server's FIN, e.g. c10m-server --close-first: the server holds it).
     #[arg(long, value_enum, default_value = "fin")]
-    pub close: Close,
+    close: Close,
 
     /// bind() the source without IP_BIND_ADDRESS_NO_PORT: the port is then reserved at bind time,
     /// for that source whatever the destination, and runs out as EADDRINUSE from bind().
     #[arg(long)]
-    pub plain_bind: bool,
+    plain_bind: bool,
 
     /// New connections per second (keepalive: requests per second); 0 = as fast as possible.
     #[arg(long, value_name = "N", default_value = "0")]
-    pub rate: u64,
+    rate: u64,
 
     /// Connects in flight at once (handshakes not yet finished).
     #[arg(long, value_name = "N", default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub concurrency: u64,
+    concurrency: u64,
 
     /// Give up on a connect after this many seconds (counted as ETIMEDOUT).
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
-    pub connect_timeout: Duration,
+    connect_timeout: Duration,
 
     /// Keep all connections open this long once N are established; 0 = until Ctrl-C.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs_or_zero)]
-    pub hold: Duration,
+    hold: Duration,
 
     /// Every connection sends a payload this often and checks the echo byte for byte.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub ping_interval: Option<Duration>,
+    ping_interval: Option<Duration>,
 
     /// Ping payload size in bytes, or a range MIN-MAX for random sizes per ping.
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_payload)]
-    pub payload: (u32, u32),
+    payload: (u32, u32),
 
     /// Processes to spread the connections over, each under its own RLIMIT_NOFILE [default: enough for -n].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub processes: Option<u64>,
+    processes: Option<u64>,
 
     /// With several --processes: keep every process in this one's session, as a shell's `&` would,
     /// instead of one session each. With kernel.sched_autogroup_enabled=1 the scheduler shares the
     /// CPU among sessions first: one session for all gets 1/(k+1) of the CPU against k other busy
     /// sessions, while one each competes like that many separate programs (the autogroup lab).
     #[arg(long)]
-    pub one_session: bool,
+    one_session: bool,
 
     /// Set RLIMIT_NOFILE's soft limit to N [default: the hard limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
-    pub nofile: Option<u64>,
+    nofile: Option<u64>,
 
     /// Allow targets outside 127.0.0.0/8 and ::1 (a flood tool must not hit someone else's server by typo).
     #[arg(long)]
-    pub allow_remote: bool,
+    allow_remote: bool,
 
     /// How connections are made: socket (a kernel socket each), or tun (the client speaks TCP
     /// itself through a TUN device it creates, from 198.19.0.0/16 or --source: no kernel socket
     /// and 16 bytes per connection on this side; needs CAP_NET_ADMIN, --mode hold, IPv4 targets
     /// that are not loopback addresses).
-    #[arg(long, value_enum, default_value = "socket")]
-    pub engine: Kind,
+    #[arg(long, default_value = "socket", value_parser = PossibleValuesParser::new(registry::names()))]
+    engine: String,
 
     /// With --engine tun: full (SYN, SYN-ACK, ACK), or none (SYNs only, each SYN-ACK counted as
     /// the server's answer and never acknowledged: the SYN-flood pattern, half-open requests in
     /// the server's SYN queue; bounded by -n, --rate and --hold like every run).
     #[arg(long, value_enum, default_value = "full")]
-    pub handshake: Handshake,
+    handshake: Handshake,
 
     /// Stop opening connections when /proc/meminfo's MemAvailable falls below this (BYTES, or
     /// with K, M, G), hold what is open, and name memory as the limit; 0 = off
     /// [default: the larger of 1 GiB and 5% of memory].
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    pub min_mem_available: Option<u64>,
+    min_mem_available: Option<u64>,
 
     /// Print every limit that bounds -n N connections from here (ports per pair x pairs, fds,
     /// files, epoll, memory, TIME_WAIT at --rate, tcp_tw_reuse, conntrack), name the first that
     /// binds, and exit: 0 if none does, 1 if one does. Counts one process unless --processes is given.
     #[arg(long)]
-    pub check: bool,
+    check: bool,
+
+    /// List the engines --engine takes and what each can do (with --json, as one object), and
+    /// exit.
+    #[arg(long)]
+    list_engines: bool,
 
     /// Run shard I of N of this plan (I from 0): connections I, I+N, I+2N, ... of -n, 1/N of
     /// --rate and --concurrency, and source addresses of its own. `auto/N` reads I from
     /// JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod index).
     #[arg(long, value_name = "I/N|auto/N", value_parser = parse_shard)]
-    pub shard: Option<ShardSpec>,
+    shard: Option<ShardSpec>,
 
     /// Start the ramp at this wall-clock time (seconds since the Unix epoch, as `date +%s`),
     /// so that shards started apart ramp together; a shard that starts late begins at once.
-    #[arg(long, value_name = "UNIX_SECONDS", value_parser = parse_unix_seconds)]
-    pub start_at: Option<f64>,
-
-    /// Serve Prometheus metrics at http://IP:PORT/metrics (connections, failures by errno,
-    /// pings, the RTT histogram, fds, memory, sockstat), from a thread of its own.
-    #[arg(long, value_name = "IP:PORT")]
-    pub metrics: Option<SocketAddr>,
+    #[arg(long, value_name = "UNIX_SECONDS", value_parser = start::parse_unix_seconds)]
+    start_at: Option<f64>,
 
     #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-#[derive(
-    clap::ValueEnum, serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Hold,
-    Churn,
-    Keepalive,
-}
-
-#[derive(
-    clap::ValueEnum, serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Close {
-    Fin,
-    Rst,
-    Wait,
-}
-
-/// What is asked of the plan: how many connections, to where, from where. [`crate::plan::Plan`]
-/// takes it over; nothing else keeps a copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ask {
-    /// Connections held at once (hold), requests in all (churn), the pool's size (keepalive).
-    pub connections: u64,
-    pub targets: Vec<SocketAddr>,
-    /// Empty: choose (spread over loopback sources when needed, else no bind).
-    pub sources: Vec<IpAddr>,
-    /// `--processes`.
-    pub processes: Option<u64>,
-    /// `--shard`: which part of the plan this client runs; `connections` is already its part.
-    pub shard: Shard,
-    /// `-n` before the shard took its part.
-    pub total: u64,
-}
-
-/// How the client runs, validated.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub engine: Kind,
-    pub handshake: Handshake,
-    /// `--min-mem-available`; `None`: the default, computed from MemTotal at run time.
-    pub min_mem_available: Option<u64>,
-    pub mode: Mode,
-    pub duration: Duration,
-    pub close: Close,
-    pub plain_bind: bool,
-    pub rate: u64,
-    pub concurrency: u64,
-    pub connect_timeout: Duration,
-    /// None = until Ctrl-C.
-    pub hold: Option<Duration>,
-    pub ping_interval: Option<Duration>,
-    pub payload: (u32, u32),
-    pub nofile: Option<u64>,
-    pub session: Session,
-    pub shard: Shard,
-    pub start_at: Option<f64>,
-    pub metrics: Option<SocketAddr>,
-    pub output: OutputArgs,
-}
-
-/// The validated command line.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub ask: Ask,
-    pub opts: Options,
-    /// `--check`: print the limits and exit.
-    pub check: bool,
+    output: OutputArgs,
 }
 
 impl Cli {
@@ -257,7 +192,15 @@ impl Cli {
     }
 
     /// [`Cli::into_config`] with `JOB_COMPLETION_INDEX` given, for `--shard auto/N`.
-    pub fn into_config_with(self, job_index: Option<&str>) -> Result<Config, String> {
+    fn into_config_with(self, job_index: Option<&str>) -> Result<Config, String> {
+        if self.list_engines {
+            return Ok(Config::ListEngines {
+                json: self.output.json,
+            });
+        }
+        let engine = registry::choice(&self.engine)
+            .ok_or_else(|| format!("--engine {}: no such engine", self.engine))?;
+        let caps = engine.caps;
         let targets: Vec<SocketAddr> = self.target.into_iter().flatten().collect();
         let sources: Vec<IpAddr> = self.source.into_iter().flatten().collect();
         if !self.allow_remote {
@@ -284,27 +227,28 @@ impl Cli {
         };
         let shard = match self.shard {
             Some(spec) => spec.resolve(job_index)?,
-            None => Shard::WHOLE,
+            None => Part::WHOLE,
         };
         let total = connections;
-        let connections = shard.part(total, "-n")?;
+        let connections = shard.count_of(total, "-n")?;
         let rate = match self.rate {
             0 => 0,
-            r => shard.part(r, "--rate")?,
+            r => shard.count_of(r, "--rate")?,
         };
-        let concurrency = shard.slice().share(self.concurrency);
+        let concurrency = shard.share(self.concurrency);
         if let Some(at) = self.start_at {
-            crate::start::wait_for(at, crate::start::unix_now())?;
+            start::wait_for(at, start::unix_now())?;
         }
-        let sources = shard.sources(&sources)?;
+        let sources = shard.run_of(&sources)?;
         if self.mode != Mode::Hold
             && (self.ping_interval.is_some() || self.processes.is_some() || self.one_session)
         {
             return Err("--ping-interval, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
         }
+        let name = engine.name;
         if self.handshake == Handshake::None {
-            if self.engine != Kind::Tun {
-                return Err("--handshake none goes with --engine tun (a kernel socket always completes its handshake)".into());
+            if !caps.half_open {
+                return Err(format!("--handshake none: --engine {name} always completes its handshake (a kernel socket does); pick an engine that can stop after the SYN (--list-engines)"));
             }
             if self.ping_interval.is_some() {
                 return Err(
@@ -312,20 +256,23 @@ impl Cli {
                 );
             }
         }
-        if self.engine == Kind::Tun {
-            if self.mode != Mode::Hold {
-                return Err("--engine tun goes with --mode hold".into());
-            }
-            if let Some(t) = targets
-                .iter()
-                .find(|t| !t.is_ipv4() || addr::is_loopback(t.ip()))
-            {
-                return Err(format!(
-                    "--engine tun needs IPv4 targets that are not loopback addresses (the kernel drops packets to 127.0.0.0/8 that come in on another device): {t} is not one; give the server an address such as 198.18.0.1 (ip addr add 198.18.0.1/32 dev lo) and pass --allow-remote"
-                ));
-            }
+        if self.mode != Mode::Hold && !caps.requests {
+            return Err(format!("--engine {name} goes with --mode hold"));
         }
-        Ok(Config {
+        if let Some(t) = targets.iter().find(|t| !caps.ipv6 && t.is_ipv6()) {
+            return Err(format!(
+                "--engine {name} speaks IPv4 only: {t} is an IPv6 target"
+            ));
+        }
+        if let Some(t) = targets
+            .iter()
+            .find(|t| !caps.loopback_targets && addr::is_loopback(t.ip()))
+        {
+            return Err(format!(
+                "--engine {name} needs targets that are not loopback addresses (the kernel drops packets to 127.0.0.0/8 that come in on another device): {t} is one; give the server an address such as 198.18.0.1 (ip addr add 198.18.0.1/32 dev lo) and pass --allow-remote"
+            ));
+        }
+        let run = Run {
             ask: Ask {
                 connections,
                 targets,
@@ -335,7 +282,7 @@ impl Cli {
                 total,
             },
             opts: Options {
-                engine: self.engine,
+                engine,
                 handshake: self.handshake,
                 min_mem_available: self.min_mem_available,
                 mode: self.mode,
@@ -356,11 +303,58 @@ impl Cli {
                 },
                 shard,
                 start_at: self.start_at,
-                metrics: self.metrics,
                 output: self.output,
             },
-            check: self.check,
+        };
+        Ok(if self.check {
+            Config::Check(run)
+        } else {
+            Config::Run(run)
         })
+    }
+}
+
+/// `--shard` as given: `I/N` or `auto/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShardSpec {
+    Fixed { index: u64, of: u64 },
+    Auto { of: u64 },
+}
+
+fn parse_shard(s: &str) -> Result<ShardSpec, String> {
+    let bad = || format!("'{s}' is not a shard: I/N (0 <= I < N <= {MAX_SHARDS}) or auto/N");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let of: u64 = n.parse().map_err(|_| bad())?;
+    if of == 0 || of > MAX_SHARDS {
+        return Err(bad());
+    }
+    if i == "auto" {
+        return Ok(ShardSpec::Auto { of });
+    }
+    let index: u64 = i.parse().map_err(|_| bad())?;
+    if index >= of {
+        return Err(bad());
+    }
+    Ok(ShardSpec::Fixed { index, of })
+}
+
+impl ShardSpec {
+    /// The shard, `auto` read from `env` (the value of [`INDEX_ENV`], if set).
+    fn resolve(self, env: Option<&str>) -> Result<Part, String> {
+        match self {
+            ShardSpec::Fixed { index, of } => Ok(Part { index, of }),
+            ShardSpec::Auto { of } => {
+                let v = env.ok_or_else(|| {
+                    format!("--shard auto/{of} reads {INDEX_ENV}, which is not set: give --shard I/{of}, or run as a pod of an Indexed Job")
+                })?;
+                match v.trim().parse::<u64>() {
+                    Ok(index) if index < of => Ok(Part { index, of }),
+                    _ => Err(format!(
+                        "{INDEX_ENV}={v} is not a shard index below {of} (the Job's completions and the N of --shard auto/N must agree)"
+                    )),
+                }
+            }
+        }
     }
 }
 
@@ -390,12 +384,30 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    fn parse(args: &[&str]) -> Result<Config, String> {
+    fn parse(args: &[&str]) -> Result<Run, String> {
         let mut v = vec!["c10m-client"];
         v.extend_from_slice(args);
-        Cli::try_parse_from(v)
+        match Cli::try_parse_from(v)
             .map_err(|e| e.to_string())?
-            .into_config_with(None)
+            .into_config_with(None)?
+        {
+            Config::Run(r) | Config::Check(r) => Ok(r),
+            Config::ListEngines { .. } => Err("listed the engines".into()),
+        }
+    }
+
+    #[test]
+    fn parses_fixed_and_auto_shards() {
+        assert_eq!(parse_shard("2/8"), Ok(ShardSpec::Fixed { index: 2, of: 8 }));
+        assert_eq!(parse_shard("auto/8"), Ok(ShardSpec::Auto { of: 8 }));
+        for bad in ["8/8", "1", "a/b", "0/0", "-1/4", "1/70000", "auto/0"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        let spec = ShardSpec::Auto { of: 4 };
+        assert_eq!(spec.resolve(Some("3")), Ok(Part { index: 3, of: 4 }));
+        assert!(spec.resolve(Some("4")).unwrap_err().contains("below 4"));
+        assert!(spec.resolve(None).unwrap_err().contains(INDEX_ENV));
+        assert!(spec.resolve(Some("x")).is_err());
     }
 
     #[test]
@@ -446,8 +458,12 @@ mod tests {
             "198.18.0.1:7000",
             "--allow-remote",
         ]);
-        assert_eq!(ok.unwrap().opts.engine, Kind::Tun);
-        assert_eq!(parse(&[]).unwrap().opts.engine, Kind::Socket);
+        assert_eq!(ok.unwrap().opts.engine.name, "tun");
+        assert_eq!(parse(&[]).unwrap().opts.engine.name, "socket");
+        assert!(parse(&["--engine", "carrier-pigeon"]).is_err());
+        assert!(parse(&["--handshake", "none"])
+            .unwrap_err()
+            .contains("always completes"));
         assert!(parse(&["--engine", "tun"])
             .unwrap_err()
             .contains("loopback"));
@@ -478,7 +494,7 @@ mod tests {
         .unwrap();
         assert_eq!((c.ask.connections, c.ask.total), (25_000, 200_000));
         assert_eq!((c.opts.rate, c.opts.concurrency), (1000, 125));
-        assert_eq!(c.opts.shard, Shard { index: 3, of: 8 });
+        assert_eq!(c.opts.shard, Part { index: 3, of: 8 });
         let srcs = ["--source", "127.1.0.1-127.1.0.8", "--shard", "2/4"];
         let c = parse(&srcs).unwrap();
         assert_eq!(
@@ -492,10 +508,10 @@ mod tests {
             .unwrap_err()
             .contains("--rate"));
         let auto = Cli::try_parse_from(["c10m-client", "--shard", "auto/8"]).unwrap();
-        assert_eq!(
-            auto.into_config_with(Some("7")).unwrap().opts.shard.index,
-            7
-        );
+        let Ok(Config::Run(r)) = auto.into_config_with(Some("7")) else {
+            panic!("--shard auto/8 with index 7");
+        };
+        assert_eq!(r.opts.shard.index, 7);
         let unset = Cli::try_parse_from(["c10m-client", "--shard", "auto/8"]).unwrap();
         assert!(unset
             .into_config_with(None)

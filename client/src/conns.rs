@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// No connection in this slot (never opened, failed, or closed).
     Free = 0,
     /// connect() sent the SYN; the handshake is not finished.
@@ -31,18 +31,18 @@ const TIME_BITS: u32 = 30;
 const TIME_MASK: u32 = (1 << TIME_BITS) - 1;
 
 /// Microseconds modulo 2^30, the clock of [`Conn`] stamps.
-pub fn stamp_us(us: u128) -> u32 {
+pub(crate) fn stamp_us(us: u128) -> u32 {
     (us as u32) & TIME_MASK
 }
 
 /// `later - earlier` on the 2^30 µs clock.
-pub fn elapsed_us(earlier: u32, later: u32) -> u32 {
+pub(crate) fn elapsed_us(earlier: u32, later: u32) -> u32 {
     later.wrapping_sub(earlier) & TIME_MASK
 }
 
 /// One connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Conn {
+pub(crate) struct Conn {
     /// Bytes of the stream written.
     pub sent: u32,
     /// Bytes of the stream echoed back (and checked).
@@ -51,7 +51,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         match self.stamp >> TIME_BITS {
             0 => State::Free,
             1 => State::Connecting,
@@ -61,15 +61,15 @@ impl Conn {
     }
 
     /// When the connect or the current exchange started ([`stamp_us`]).
-    pub fn at(&self) -> u32 {
+    pub(crate) fn at(&self) -> u32 {
         self.stamp & TIME_MASK
     }
 
-    pub fn set(&mut self, state: State, at: u32) {
+    pub(crate) fn set(&mut self, state: State, at: u32) {
         self.stamp = ((state as u32) << TIME_BITS) | (at & TIME_MASK);
     }
 
-    pub fn set_state(&mut self, state: State) {
+    pub(crate) fn set_state(&mut self, state: State) {
         let at = self.at();
         self.set(state, at);
     }
@@ -77,7 +77,7 @@ impl Conn {
 
 /// Every connection of this process, by slot.
 #[derive(Debug, Default)]
-pub struct Conns {
+pub(crate) struct Conns {
     slots: Vec<Conn>,
     /// Free slots below `slots.len()`, reused first (churn reuses slots; hold never frees one
     /// until teardown).
@@ -88,7 +88,7 @@ pub struct Conns {
 
 impl Conns {
     /// A table that will hold up to `capacity` slots without growing.
-    pub fn with_capacity(capacity: usize) -> Conns {
+    pub(crate) fn with_capacity(capacity: usize) -> Conns {
         Conns {
             slots: Vec::with_capacity(capacity),
             ..Conns::default()
@@ -105,13 +105,13 @@ impl Conns {
     }
 
     /// A free slot, now in `state` since `at`.
-    pub fn claim(&mut self, state: State, at: u32) -> u32 {
+    pub(crate) fn claim(&mut self, state: State, at: u32) -> u32 {
         let slot = self.alloc();
         self.slots[slot as usize].set(state, at);
         slot
     }
 
-    pub fn release(&mut self, slot: u32) {
+    pub(crate) fn release(&mut self, slot: u32) {
         if let Some(c) = self.slots.get_mut(slot as usize) {
             if c.state() != State::Free {
                 *c = Conn::default();
@@ -121,37 +121,33 @@ impl Conns {
         }
     }
 
-    pub fn get(&self, slot: u32) -> Option<&Conn> {
+    pub(crate) fn get(&self, slot: u32) -> Option<&Conn> {
         self.slots
             .get(slot as usize)
             .filter(|c| c.state() != State::Free)
     }
 
-    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Conn> {
+    pub(crate) fn get_mut(&mut self, slot: u32) -> Option<&mut Conn> {
         self.slots
             .get_mut(slot as usize)
             .filter(|c| c.state() != State::Free)
     }
 
-    pub fn state(&self, slot: u32) -> State {
+    pub(crate) fn state(&self, slot: u32) -> State {
         self.get(slot).map_or(State::Free, Conn::state)
     }
 
     /// Slots ever handed out (occupied or free).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
     /// Where the write in progress on `slot` ends, if one is.
-    pub fn write_end(&self, slot: u32) -> Option<u32> {
+    pub(crate) fn write_end(&self, slot: u32) -> Option<u32> {
         self.partial.get(&slot).copied()
     }
 
-    pub fn set_write_end(&mut self, slot: u32, end: Option<u32>) {
+    pub(crate) fn set_write_end(&mut self, slot: u32, end: Option<u32>) {
         match end {
             Some(e) => self.partial.insert(slot, e),
             None => self.partial.remove(&slot),
@@ -159,13 +155,13 @@ impl Conns {
     }
 
     /// An exchange is in flight on `slot`: written but not all echoed, or not all written.
-    pub fn busy(&self, slot: u32) -> bool {
+    pub(crate) fn busy(&self, slot: u32) -> bool {
         self.get(slot)
             .is_some_and(|c| c.recv != c.sent || self.partial.contains_key(&slot))
     }
 
     /// Occupied slots, in slot order.
-    pub fn occupied(&self) -> impl Iterator<Item = (u32, &Conn)> + '_ {
+    pub(crate) fn occupied(&self) -> impl Iterator<Item = (u32, &Conn)> + '_ {
         self.slots
             .iter()
             .enumerate()

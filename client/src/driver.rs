@@ -25,15 +25,14 @@ use c10m_sys::errno;
 
 use crate::conns::{elapsed_us, stamp_us, Conns, State};
 use crate::engine::{CloseHow, Handler, Io, OpenError, Opened};
-use crate::export::{Exporter, Line};
-use crate::output::Failure;
+use crate::output::{Failure, Line, Output};
 use crate::payload::Payload;
 use crate::stats::Stats;
 use crate::timeouts::ConnectTimeouts;
 
 /// What follows a completed exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum After {
+pub(crate) enum After {
     /// The connection stays open for the next one (hold, keep-alive).
     Idle,
     /// Churn: close it.
@@ -44,7 +43,7 @@ pub enum After {
 
 /// How the driver behaves for a mode.
 #[derive(Debug, Clone, Copy)]
-pub struct Behaviour {
+pub(crate) struct Behaviour {
     pub payload: Payload,
     pub connect_timeout: Duration,
     /// Churn: a request starts as soon as the handshake completes.
@@ -59,7 +58,7 @@ pub struct Behaviour {
     pub announce_eof: bool,
 }
 
-pub struct Driver {
+pub(crate) struct Driver {
     pub conns: Conns,
     pub stats: Stats,
     timeouts: ConnectTimeouts,
@@ -70,13 +69,13 @@ pub struct Driver {
     /// When each kind of failure first happened, in seconds since the start.
     pub first_failure_s: BTreeMap<&'static str, f64>,
     /// Where first failures are printed (`None` in a `--processes` child: its parent prints).
-    report: Option<Exporter>,
+    report: Option<Output>,
 }
 
 const SCRATCH: usize = 64 * 1024;
 
 impl Driver {
-    pub fn new(how: Behaviour, capacity: usize, report: Option<Exporter>) -> Driver {
+    pub(crate) fn new(how: Behaviour, capacity: usize, report: Option<Output>) -> Driver {
         let mut scratch = vec![0u8; SCRATCH].into_boxed_slice();
         scratch.fill(1); // touched now, so it counts in the start-up RSS, not per connection
         Driver {
@@ -92,7 +91,7 @@ impl Driver {
         }
     }
 
-    pub fn started(&self) -> Instant {
+    pub(crate) fn started(&self) -> Instant {
         self.started
     }
 
@@ -101,18 +100,24 @@ impl Driver {
     }
 
     /// The ramp is over: the connect deadlines' queue gives its memory back.
-    pub fn ramp_done(&mut self, io: &mut dyn Io, now: Instant) {
+    pub(crate) fn ramp_done(&mut self, io: &mut dyn Io, now: Instant) {
         self.expire_connects(io, now);
         self.timeouts.shrink();
     }
 
     /// The earliest connect deadline queued (possibly a stale one: waking early is harmless).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.timeouts.next_deadline()
     }
 
     /// Starts one connect to `dst` from `src`.
-    pub fn launch(&mut self, io: &mut dyn Io, now: Instant, dst: SocketAddr, src: Option<IpAddr>) {
+    pub(crate) fn launch(
+        &mut self,
+        io: &mut dyn Io,
+        now: Instant,
+        dst: SocketAddr,
+        src: Option<IpAddr>,
+    ) {
         self.first_connect.get_or_insert(now);
         self.stats.launched += 1;
         let stamp = stamp_us(now.duration_since(self.started).as_micros());
@@ -133,7 +138,7 @@ impl Driver {
     }
 
     /// Fails every connect whose `--connect-timeout` has passed.
-    pub fn expire_connects(&mut self, io: &mut dyn Io, now: Instant) {
+    pub(crate) fn expire_connects(&mut self, io: &mut dyn Io, now: Instant) {
         loop {
             let conns = &self.conns;
             let pending = |slot: usize, stamp: u32| {
@@ -169,7 +174,7 @@ impl Driver {
     }
 
     /// Open slots with no exchange in flight, from `from` on, wrapping, at most `limit` looked at.
-    pub fn idle_slot(&self, from: usize, limit: usize) -> (Option<u32>, usize) {
+    pub(crate) fn idle_slot(&self, from: usize, limit: usize) -> (Option<u32>, usize) {
         let n = self.conns.len();
         if n == 0 {
             return (None, 0);
@@ -184,7 +189,7 @@ impl Driver {
     }
 
     /// Starts an exchange on an open, idle connection.
-    pub fn start_exchange(&mut self, io: &mut dyn Io, slot: u32) {
+    pub(crate) fn start_exchange(&mut self, io: &mut dyn Io, slot: u32) {
         let now = self.now_stamp();
         let len = self.how.payload.len(self.stats.exchanges);
         let Some(c) = self.conns.get_mut(slot) else {
@@ -283,8 +288,8 @@ impl Driver {
         let t = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         self.first_failure_s.insert(name, t);
         let announce = name != "EOF" || self.how.announce_eof;
-        if let (Some(out), true) = (self.report, announce) {
-            out.emit(Line::Failure(&line()));
+        if let (Some(out), true) = (&self.report, announce) {
+            out.emit(&Line::Failure(&line()));
         }
     }
 
@@ -297,7 +302,7 @@ impl Driver {
     }
 
     /// Closes every connection still here with `how`.
-    pub fn teardown(&mut self, io: &mut dyn Io, how: CloseHow) {
+    pub(crate) fn teardown(&mut self, io: &mut dyn Io, how: CloseHow) {
         let slots: Vec<(u32, u32, u32)> = self
             .conns
             .occupied()

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 
 #[derive(Debug)]
-pub enum Error {
+pub(crate) enum Error {
     /// sigaction() for SIGINT/SIGTERM.
     Signals(io::Error),
     /// setrlimit(RLIMIT_NOFILE).

@@ -19,44 +19,39 @@
 
 use std::time::{Duration, Instant};
 
+use c10m_kernel::memory;
 use c10m_kernel::probe::Probe;
 use c10m_report::histogram::Histogram;
 use c10m_report::rss::RssTrack;
 use c10m_report::tick::Ticker;
 use c10m_sys::shm::Board;
+use c10m_sys::signal;
 
-use crate::cli::Options;
+use crate::config::{Options, Part};
 use crate::driver::{After, Behaviour, Driver};
-use crate::engine::{CloseHow, Engine, Io, Kind};
+use crate::engine::{CloseHow, Engine, Io};
 use crate::error::Error;
-use crate::export::{warn, Exporter, Line};
 use crate::memguard::{self, MemGuard};
-use crate::output::{Summary, SummaryInput, Tick, TickInput};
+use crate::output::{Figures, Line, Output, Summary, SummaryInput, Tick, TickInput};
 use crate::pacing::Pacer;
 use crate::payload::Payload;
-use crate::plan::{Plan, Slice};
+use crate::plan::Plan;
 use crate::start::{wait_for_start, WallAnchor};
 use crate::stats::{Gate, Published};
-use c10m_kernel::memory;
-use c10m_sys::signal;
 
 const TICK: Duration = Duration::from_secs(1);
 /// How often a `--processes` child publishes its counters.
-pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 /// The most pings one turn of the loop starts.
 const MAX_PINGS_PER_CALL: f64 = 4096.0;
 /// How long, after the hold, the client waits for the echoes of pings still in flight.
-pub const PING_DRAIN: Duration = Duration::from_secs(5);
-/// With the TUN engine, the most pings in flight at once. Every echo comes back through the
-/// device's queue (txqueuelen 65,536 packets): more pings in flight than the client reads in
-/// time would queue for seconds and then be dropped, so pings wait for room instead.
-pub const TUN_PINGS_IN_FLIGHT: u64 = 16_384;
+const PING_DRAIN: Duration = Duration::from_secs(5);
 
 /// Where the loop's measurements go.
-#[derive(Clone, Copy)]
-pub enum Report<'a> {
+#[derive(Clone)]
+pub(crate) enum Report<'a> {
     /// Printed: one process does it all.
-    Print(Exporter),
+    Print(Output),
     /// Published to slot `slot` of the parent's board (a `--processes` child).
     Child {
         board: &'a Board<Published, Gate>,
@@ -70,7 +65,7 @@ fn us_since(epoch: Instant, t: Instant) -> u64 {
 }
 
 /// The driver's behaviour in hold mode.
-pub fn behaviour(opts: &Options) -> Behaviour {
+fn behaviour(opts: &Options) -> Behaviour {
     Behaviour {
         payload: Payload {
             min: opts.payload.0,
@@ -116,30 +111,30 @@ impl Pinger {
     }
 }
 
-/// Runs this process's `slice` of the plan on `engine`.
-pub fn run<E: Engine>(
+/// Runs this process's `part` of the plan on `engine`.
+pub(crate) fn run(
     opts: &Options,
     plan: &Plan,
-    slice: Slice,
-    mut engine: E,
+    part: Part,
+    engine: &mut dyn Engine,
     report: Report<'_>,
     probe: &mut Probe,
 ) -> Result<Summary, Error> {
-    let requested = slice.count(plan.requested);
-    let print = match report {
-        Report::Print(out) => Some(out),
+    let requested = part.count(plan.requested);
+    let print = match &report {
+        Report::Print(out) => Some(out.clone()),
         Report::Child { .. } => None,
     };
     let capacity = requested.min(plan.fd_room.max(1)).min(1 << 24) as usize;
-    wait_for_start(opts, print.is_some() || slice.index == 0);
+    wait_for_start(opts, print.is_some() || part.index == 0);
     let wall = WallAnchor::now();
-    let mut d = Driver::new(behaviour(opts), capacity, print);
+    let mut d = Driver::new(behaviour(opts), capacity, print.clone());
     d.stats.requested = requested;
     let started = d.started();
     let mut record = Published::default();
     let mut rss = RssTrack::new(probe.read().rss_bytes);
-    let mut pacer = Pacer::new(opts.rate as f64 / slice.of as f64);
-    let concurrency = slice.share(opts.concurrency);
+    let mut pacer = Pacer::new(opts.rate as f64 / part.of as f64);
+    let concurrency = part.share(opts.concurrency);
     let mut pinger = Pinger::default();
     let tick_every = if print.is_some() {
         TICK
@@ -174,24 +169,30 @@ pub fn run<E: Engine>(
             let available = memory::read_meminfo().map_or(u64::MAX, |m| m.available_for_sockets());
             if guard.observe(available, d.stats.open) {
                 goal = d.stats.launched;
-                if let (Some(stop), true) = (guard.stop(), print.is_some() || slice.index == 0) {
-                    warn(&stop.text());
+                if let (Some(stop), true) = (guard.stop(), print.is_some() || part.index == 0) {
+                    log::warn!("{}", stop.text());
                 }
             }
         }
         let allowed = pacer.due(now, goal);
         while d.stats.launched < allowed && d.stats.connecting < concurrency {
-            let (dst, src) = plan.route(slice.global(d.stats.launched));
-            d.launch(&mut engine, now, dst, src);
+            let (dst, src) = plan.route(part.global(d.stats.launched));
+            d.launch(engine, now, dst, src);
         }
-        d.expire_connects(&mut engine, now);
+        d.expire_connects(engine, now);
 
         if !ramp_done && d.stats.launched == goal && d.stats.connecting == 0 {
             ramp_done = true;
-            d.ramp_done(&mut engine, now);
+            d.ramp_done(engine, now);
             engine.ramp_done();
             let first = d.first_connect.unwrap_or(started);
             elapsed_to_all_s = Some(now.duration_since(first).as_secs_f64());
+            log::debug!(
+                "ramp done: {} of {} established, {} failed",
+                d.stats.established,
+                requested,
+                d.stats.failed.total()
+            );
             rss.observe(d.stats.open, probe.read().rss_bytes);
             if let Report::Child { epoch, .. } = report {
                 record.first_connect_us = us_since(epoch, first);
@@ -222,12 +223,16 @@ pub fn run<E: Engine>(
                 break;
             }
         }
-        let room_to_ping = opts.engine != Kind::Tun || d.stats.busy < TUN_PINGS_IN_FLIGHT;
+        let room_to_ping = opts
+            .engine
+            .caps
+            .max_in_flight
+            .is_none_or(|most| d.stats.busy < most);
         if let (Some(interval), Some(_), None, true) =
             (opts.ping_interval, hold, hold_ended_at, room_to_ping)
         {
             let dt = now.duration_since(last_ping_check).as_secs_f64();
-            pinger.due(&mut d, &mut engine, dt / interval.as_secs_f64());
+            pinger.due(&mut d, engine, dt / interval.as_secs_f64());
         }
         last_ping_check = now;
 
@@ -249,6 +254,7 @@ pub fn run<E: Engine>(
             wake.saturating_duration_since(now)
         };
         engine.poll(timeout, &mut d).map_err(Error::Poll)?;
+        d.stats.wire = engine.wire();
 
         let now = Instant::now();
         if let Some(dt) = ticker.due(now) {
@@ -270,9 +276,11 @@ pub fn run<E: Engine>(
                             requested: plan.requested,
                         },
                     );
-                    out.emit(Line::Tick(&tick));
-                    let extra = crate::metrics_extra(opts, plan, reading.rss_bytes, reading.tcp);
-                    crate::metrics::publish(&d.stats, &extra);
+                    let figures = Figures::of(&d.stats, plan, reading.rss_bytes, reading.tcp);
+                    out.emit(&Line::Tick {
+                        tick: &tick,
+                        figures: &figures,
+                    });
                 }
                 Report::Child { board, slot, .. } => {
                     record.stats = d.stats;
@@ -299,7 +307,9 @@ pub fn run<E: Engine>(
     let held_s = hold.map_or(0.0, |(start, _)| {
         hold_end.saturating_duration_since(start).as_secs_f64()
     });
-    d.teardown(&mut engine, CloseHow::Rst);
+    log::debug!("resetting {} connections", d.stats.open);
+    d.teardown(engine, CloseHow::Rst);
+    d.stats.wire = engine.wire();
     let mut summary = Summary::new(
         &d.stats,
         SummaryInput {
@@ -316,7 +326,7 @@ pub fn run<E: Engine>(
 }
 
 /// `--min-mem-available`, or its default from this machine's memory.
-pub fn mem_threshold(opts: &Options) -> u64 {
+pub(crate) fn mem_threshold(opts: &Options) -> u64 {
     opts.min_mem_available.unwrap_or_else(|| {
         memguard::default_threshold(memory::read_meminfo().map_or(0, |m| m.mem_total))
     })

@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 /// How often `MemAvailable` is read during the ramp.
-pub const CHECK_EVERY: Duration = Duration::from_millis(50);
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(50);
 /// The least default threshold.
 const MIN_DEFAULT: u64 = 1 << 30;
 
 /// `--min-mem-available`'s default: the larger of 1 GiB and 5% of memory.
-pub fn default_threshold(mem_total: u64) -> u64 {
+pub(crate) fn default_threshold(mem_total: u64) -> u64 {
     MIN_DEFAULT.max(mem_total / 20)
 }
 
@@ -77,7 +77,7 @@ impl MemStop {
 
 /// Watches `MemAvailable` while connections open.
 #[derive(Debug, Clone)]
-pub struct MemGuard {
+pub(crate) struct MemGuard {
     /// 0: off.
     threshold: u64,
     start_available: u64,
@@ -87,7 +87,7 @@ pub struct MemGuard {
 }
 
 impl MemGuard {
-    pub fn new(threshold: u64, available: u64, open: u64, now: Instant) -> MemGuard {
+    pub(crate) fn new(threshold: u64, available: u64, open: u64, now: Instant) -> MemGuard {
         MemGuard {
             threshold,
             start_available: available,
@@ -98,7 +98,7 @@ impl MemGuard {
     }
 
     /// Whether it is time to read `MemAvailable` again (and not stopped, nor off).
-    pub fn due(&mut self, now: Instant) -> bool {
+    pub(crate) fn due(&mut self, now: Instant) -> bool {
         if self.threshold == 0 || self.stop.tripped() || now < self.next_check {
             return false;
         }
@@ -108,7 +108,7 @@ impl MemGuard {
 
     /// A reading: `available` bytes with `open` connections. Returns true when this reading
     /// stops the ramp.
-    pub fn observe(&mut self, available: u64, open: u64) -> bool {
+    pub(crate) fn observe(&mut self, available: u64, open: u64) -> bool {
         if self.threshold == 0 || self.stop.tripped() || available >= self.threshold {
             return false;
         }
@@ -127,7 +127,7 @@ impl MemGuard {
         true
     }
 
-    pub fn stop(&self) -> Option<MemStop> {
+    pub(crate) fn stop(&self) -> Option<MemStop> {
         self.stop.tripped().then_some(self.stop)
     }
 }

@@ -6,28 +6,28 @@
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     per_s: f64,
     from: Option<Instant>,
 }
 
 impl Pacer {
     /// `per_s` launches a second; 0 means as fast as possible.
-    pub fn new(per_s: f64) -> Pacer {
+    pub(crate) fn new(per_s: f64) -> Pacer {
         Pacer { per_s, from: None }
     }
 
-    pub fn unlimited(&self) -> bool {
+    pub(crate) fn unlimited(&self) -> bool {
         self.per_s <= 0.0
     }
 
     /// Starts the clock at `at` (by default, at the first call to [`Pacer::due`]).
-    pub fn start_at(&mut self, at: Instant) {
+    pub(crate) fn start_at(&mut self, at: Instant) {
         self.from = Some(at);
     }
 
     /// How many launches are due by `now` in all, at most `total`.
-    pub fn due(&mut self, now: Instant, total: u64) -> u64 {
+    pub(crate) fn due(&mut self, now: Instant, total: u64) -> u64 {
         if self.unlimited() {
             return total;
         }

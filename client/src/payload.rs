@@ -8,7 +8,7 @@
 
 /// Ping or request sizes: `min..=max` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Payload {
+pub(crate) struct Payload {
     pub min: u32,
     pub max: u32,
 }
@@ -22,7 +22,7 @@ fn mix(mut z: u64) -> u64 {
 
 impl Payload {
     /// The length of exchange number `nonce`.
-    pub fn len(&self, nonce: u64) -> u32 {
+    pub(crate) fn len(&self, nonce: u64) -> u32 {
         if self.min == self.max {
             return self.min;
         }
@@ -32,7 +32,7 @@ impl Payload {
 
     /// Fills `out` with bytes `offset..offset + out.len()` of slot `slot`'s stream (the offset
     /// wraps at 4 GiB, like a TCP sequence number).
-    pub fn fill(slot: u32, offset: u32, out: &mut [u8]) {
+    pub(crate) fn fill(slot: u32, offset: u32, out: &mut [u8]) {
         let seed = mix(u64::from(slot));
         let mut pos = offset;
         let mut i = 0;

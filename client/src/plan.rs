@@ -13,61 +13,48 @@
 //! walks a long run of them. Measured on the reference machine: ~80k connects/s falls to
 //! ~1-3k/s. So by default, for loopback targets, the client spreads connections over enough
 //! 127.0.0.0/8 source addresses that no pair passes [`KNEE_PERCENT`] of the range.
+//!
+//! # Engines that own their addresses
+//! An engine with no kernel socket on this side ([`Sources::Own`]) has no port range and no
+//! descriptor per connection: every source port of its addresses is free, and the plan takes
+//! whole addresses of its range per process, a shard keeping to its own block of it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use c10m_cli::addr;
+use c10m_kernel::pid;
 use c10m_kernel::sysctl::PortRange;
+use c10m_limits::Facts;
 
-use crate::cli::Ask;
-use crate::engine::Kind;
-use crate::shard::Shard;
+use crate::config::{Ask, EngineChoice, Mode, Options, Part, Sources};
 
 /// The share of ip_local_port_range one pair may use before connect() slows down.
-pub const KNEE_PERCENT: u64 = 45;
+pub(crate) const KNEE_PERCENT: u64 = 45;
 /// Where default source addresses start (any 127.0.0.0/8 address is local).
-pub const DEFAULT_SOURCE_BASE: Ipv4Addr = Ipv4Addr::new(127, 1, 0, 1);
+const DEFAULT_SOURCE_BASE: Ipv4Addr = Ipv4Addr::new(127, 1, 0, 1);
+/// Descriptors kept free beyond the connections.
+const FD_RESERVE: u64 = 4;
 
-/// One process's share of the plan: global connection indices `index, index + of, ...`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Slice {
-    pub index: u64,
-    pub of: u64,
-}
-
-impl Slice {
-    pub const WHOLE: Slice = Slice { index: 0, of: 1 };
-
-    /// How many of `n` connections are this slice's.
-    pub fn count(&self, n: u64) -> u64 {
-        n / self.of + u64::from(self.index < n % self.of)
-    }
-
-    /// The global index of this slice's `k`-th connection.
-    pub fn global(&self, k: u64) -> u64 {
-        k * self.of + self.index
-    }
-
-    /// This slice's share of a total (rounded up): of `--concurrency`, say.
-    pub fn share(&self, total: u64) -> u64 {
-        total.div_ceil(self.of)
-    }
+/// Descriptors this process holds before its first connection, plus the epoll fd and the
+/// reserve.
+pub(crate) fn fd_reserve() -> u64 {
+    pid::count_own_fds().map(|c| c.total).unwrap_or(8) + 1 + FD_RESERVE
 }
 
 /// What the machine allows this run, read once at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub port_range: Option<PortRange>,
+struct Limits {
+    port_range: Option<PortRange>,
     /// Connections one process has fds for.
-    pub fd_room: u64,
-    pub fd_soft: u64,
+    fd_room: u64,
+    fd_soft: u64,
     /// Open files the machine still allows (fs.file-max minus fs.file-nr's allocated).
-    pub files_free: Option<u64>,
+    files_free: Option<u64>,
 }
 
 /// Where connection `i` goes: target `i % T`, source `(i / T) % S`.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Connections held at once (churn: at most --concurrency).
     pub connections: u64,
     /// `-n`: hold, the same as `connections`; churn, the requests in all; keepalive, the pool.
@@ -85,9 +72,9 @@ pub struct Plan {
     /// Open files the machine still allows (fs.file-max minus fs.file-nr's allocated).
     pub files_free: Option<u64>,
     /// The engine that makes the connections.
-    pub engine: Kind,
+    pub engine: EngineChoice,
     /// `--shard`: `connections` is this shard's part of `total`.
-    pub shard: Shard,
+    pub shard: Part,
     pub total: u64,
 }
 
@@ -110,9 +97,44 @@ pub enum Warning {
     FileMax { needed: u64, free: u64 },
 }
 
+/// The addresses `n` connections need from an engine's own range of `ports` ports per address,
+/// split over `processes` that each take whole addresses.
+pub(crate) fn own_addresses_needed(n: u64, processes: u64, ports: u32) -> u64 {
+    let per_process = n.div_ceil(processes.max(1));
+    per_process.div_ceil(u64::from(ports)) * processes.max(1)
+}
+
 impl Plan {
+    /// The plan a run with `opts` makes from `ask` on a machine with `facts`, each process under
+    /// soft limit `fd_soft`. `--check` makes the same one.
+    pub(crate) fn for_run(ask: Ask, opts: &Options, facts: &Facts, fd_soft: u64) -> Plan {
+        // Churn holds at most --concurrency connections at once; the plan routes that many.
+        let at_once = match opts.mode {
+            Mode::Churn => ask.connections.min(opts.concurrency),
+            _ => ask.connections,
+        };
+        let limits = if opts.engine.caps.kernel_socket {
+            Limits {
+                port_range: facts.port_range,
+                fd_room: fd_soft.saturating_sub(fd_reserve()),
+                fd_soft,
+                files_free: facts.files_free(),
+            }
+        } else {
+            // No socket, no port search, one fd: the kernel's port range and fd limits do not
+            // apply on this side.
+            Limits {
+                port_range: None,
+                fd_room: at_once.max(1),
+                fd_soft,
+                files_free: None,
+            }
+        };
+        Plan::new(ask, at_once, limits, opts.engine)
+    }
+
     /// The plan for `ask`, `at_once` of its connections open at the same time.
-    pub fn new(ask: Ask, at_once: u64, limits: Limits) -> Plan {
+    fn new(ask: Ask, at_once: u64, limits: Limits, engine: EngineChoice) -> Plan {
         let Limits {
             port_range,
             fd_room,
@@ -133,26 +155,64 @@ impl Plan {
                 .unwrap_or_else(|| at_once.div_ceil(fd_room.max(1)))
                 .max(1),
             files_free,
-            engine: Kind::Socket,
+            engine,
             shard: ask.shard,
             total: ask.total,
         };
         if plan.sources.is_empty() {
-            plan.sources = plan.default_sources();
+            plan.sources = match engine.caps.sources {
+                Sources::Kernel => plan.loopback_sources(),
+                Sources::Own {
+                    first,
+                    count,
+                    ports,
+                    ..
+                } => plan.own_sources(first, count, ports),
+            };
             plan.sources_chosen = !plan.sources.is_empty();
         }
         plan
     }
 
+    /// Whole addresses of the engine's own range for every process, from this shard's block.
+    fn own_sources(&self, first: Ipv4Addr, count: u32, ports: u32) -> Vec<IpAddr> {
+        let needed = own_addresses_needed(self.connections, self.processes, ports);
+        let (start, block) = self.shard.block(u64::from(count));
+        let end = (start + needed.min(block)).min(u64::from(count));
+        (start..end)
+            .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(first) + i as u32)))
+            .collect()
+    }
+
+    /// Whether the plan gives an engine with its own addresses whole addresses per process: an
+    /// error that says how many it needs.
+    pub(crate) fn check_own_sources(&self) -> Result<(), String> {
+        let Sources::Own { ports, .. } = self.engine.caps.sources else {
+            return Ok(());
+        };
+        let needed = own_addresses_needed(self.connections, self.processes, ports);
+        if (self.sources.len() as u64) < needed || self.sources.iter().any(|s| !s.is_ipv4()) {
+            return Err(format!(
+                "--engine {}: {} connections over {} process(es) need {needed} IPv4 source addresses \
+                 ({ports} ports each); --source gives {}",
+                self.engine.name,
+                self.connections,
+                self.processes,
+                self.sources.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// The knee in connections per pair, if the port range is known.
-    pub fn knee(&self) -> Option<u64> {
+    pub(crate) fn knee(&self) -> Option<u64> {
         self.port_range
             .map(|r| u64::from(r.count()) * KNEE_PERCENT / 100)
     }
 
     /// Enough loopback sources to keep every pair under the knee, or none if one pair will do
     /// (no bind() at all is cheapest).
-    fn default_sources(&self) -> Vec<IpAddr> {
+    fn loopback_sources(&self) -> Vec<IpAddr> {
         let all_loopback_v4 = self
             .targets
             .iter()
@@ -169,11 +229,10 @@ impl Plan {
             return Vec::new();
         }
         // Shards take blocks of the same size, from the largest shard's need: disjoint.
-        let largest = Shard {
+        let largest = Part {
             index: 0,
             ..self.shard
         }
-        .slice()
         .count(self.total);
         let block = largest
             .div_ceil(self.targets.len() as u64)
@@ -185,17 +244,17 @@ impl Plan {
             .collect()
     }
 
-    pub fn pairs(&self) -> u64 {
+    pub(crate) fn pairs(&self) -> u64 {
         self.targets.len() as u64 * self.sources.len().max(1) as u64
     }
 
     /// The most connections any one pair gets.
-    pub fn per_pair(&self) -> u64 {
+    pub(crate) fn per_pair(&self) -> u64 {
         self.connections.div_ceil(self.pairs())
     }
 
     /// Connection `i`'s destination and source.
-    pub fn route(&self, i: u64) -> (SocketAddr, Option<IpAddr>) {
+    pub(crate) fn route(&self, i: u64) -> (SocketAddr, Option<IpAddr>) {
         let t = self.targets.len() as u64;
         let dst = self.targets[(i % t) as usize];
         let src = (!self.sources.is_empty())
@@ -203,19 +262,24 @@ impl Plan {
         (dst, src)
     }
 
-    /// The most connections one pair holds after `launched` connects (the round-robin fills
-    /// pairs evenly).
-    pub fn per_pair_after(&self, launched: u64) -> u64 {
-        launched.div_ceil(self.pairs())
-    }
-
-    /// The knee, while the ramp (at `launched` connects) has pairs past it.
-    pub fn past_knee(&self, launched: u64) -> Option<u64> {
+    /// The knee, while the ramp (at `launched` connects) has pairs past it: the round-robin
+    /// fills pairs evenly.
+    pub(crate) fn past_knee(&self, launched: u64) -> Option<u64> {
         self.knee()
-            .filter(|k| launched < self.connections && self.per_pair_after(launched) > *k)
+            .filter(|k| launched < self.connections && launched.div_ceil(self.pairs()) > *k)
     }
 
-    pub fn warnings(&self) -> Vec<Warning> {
+    /// Process `part`'s sources: each process of an engine with its own addresses takes an
+    /// equal run of them, every other engine routes from them all.
+    pub(crate) fn sources_of(&self, part: Part) -> &[IpAddr] {
+        if self.engine.caps.kernel_socket {
+            return &self.sources;
+        }
+        let per = self.sources.len() / part.of.max(1) as usize;
+        &self.sources[part.index as usize * per..(part.index as usize + 1) * per]
+    }
+
+    pub(crate) fn warnings(&self) -> Vec<Warning> {
         let mut w = Vec::new();
         let per_pair = self.per_pair();
         if let Some(r) = self.port_range {
@@ -248,6 +312,10 @@ impl Plan {
 mod tests {
     use super::*;
 
+    fn socket() -> EngineChoice {
+        crate::engine::registry::choice("socket").unwrap()
+    }
+
     fn range() -> Option<PortRange> {
         Some(PortRange {
             low: 32768,
@@ -271,7 +339,7 @@ mod tests {
             targets,
             sources,
             processes,
-            shard: Shard::WHOLE,
+            shard: Part::WHOLE,
             total: n,
         };
         let limits = Limits {
@@ -280,7 +348,7 @@ mod tests {
             fd_soft: fd_room + 10,
             files_free: None,
         };
-        Plan::new(ask, n, limits)
+        Plan::new(ask, n, limits, socket())
     }
 
     #[test]
@@ -296,26 +364,12 @@ mod tests {
     }
 
     #[test]
-    fn slices_cover_every_connection_once() {
-        let n = 10;
-        let mut seen = vec![0; n as usize];
-        for index in 0..3 {
-            let s = Slice { index, of: 3 };
-            for k in 0..s.count(n) {
-                seen[s.global(k) as usize] += 1;
-            }
-        }
-        assert!(seen.iter().all(|c| *c == 1), "{seen:?}");
-        assert_eq!(Slice { index: 0, of: 3 }.share(1000), 334);
-    }
-
-    #[test]
     fn shards_on_loopback_bind_disjoint_sources() {
         let mut seen = std::collections::BTreeSet::new();
         for index in 0..4 {
-            let shard = Shard { index, of: 4 };
+            let shard = Part { index, of: 4 };
             let ask = Ask {
-                connections: shard.slice().count(100_001),
+                connections: shard.count(100_001),
                 targets: vec![t("127.0.0.1:7000")],
                 sources: vec![],
                 processes: None,
@@ -328,7 +382,7 @@ mod tests {
                 fd_soft: 20_000,
                 files_free: None,
             };
-            let p = Plan::new(ask.clone(), ask.connections, limits);
+            let p = Plan::new(ask.clone(), ask.connections, limits, socket());
             assert!(p.per_pair() <= p.knee().unwrap());
             for s in &p.sources {
                 assert!(seen.insert(*s), "{s} in two shards");

@@ -17,32 +17,38 @@ use c10m_report::histogram::Histogram;
 use c10m_report::tick::Ticker;
 use c10m_sys::process::{self, Exit};
 use c10m_sys::shm::Board;
+use c10m_sys::signal;
 use c10m_sys::supervisor::{Restart, Supervisor};
 
-use crate::cli::Options;
+use crate::config::{Options, Part};
+use crate::engine::registry;
 use crate::error::Error;
-use crate::export::{warn, Exporter, Line};
 use crate::hold::{self, Report};
-use crate::output::{Failure, Summary, SummaryInput, Tick, TickInput};
-use crate::plan::{Plan, Slice};
+use crate::output::{Failure, Figures, Line, Output, Summary, SummaryInput, Tick, TickInput};
+use crate::plan::Plan;
 use crate::start::WallAnchor;
 use crate::stats::{Gate, Published, Totals};
-use c10m_sys::signal;
 
 /// The hold gate opens once every child is done with its ramp or gone.
-pub fn gate_opens(ramp_done: usize, died_before_ramp: usize, children: usize) -> bool {
+fn gate_opens(ramp_done: usize, died_before_ramp: usize, children: usize) -> bool {
     ramp_done + died_before_ramp >= children
 }
 
-/// Runs `plan.processes` children and aggregates them into one summary.
-pub fn run(opts: &Options, plan: &Plan, out: Exporter) -> Result<Summary, Error> {
+/// Runs `plan.processes` children and aggregates them into one summary, said through the output
+/// `start_output` makes. The children are forked before it runs, so the threads of the pages it
+/// serves live in this process alone.
+pub(crate) fn run(
+    opts: &Options,
+    plan: &Plan,
+    start_output: impl FnOnce() -> Result<Output, Error>,
+) -> Result<(Summary, Output), Error> {
     let n = plan.processes as usize;
     let mut sup: Supervisor<Published, Gate> =
         Supervisor::new(n, opts.session, Restart::Never).map_err(Error::Processes)?;
     let wall = WallAnchor::now();
     let epoch = Instant::now();
     let mut child = |k: usize, board: &Board<Published, Gate>| -> i32 {
-        let slice = Slice {
+        let part = Part {
             index: k as u64,
             of: n as u64,
         };
@@ -52,27 +58,27 @@ pub fn run(opts: &Options, plan: &Plan, out: Exporter) -> Result<Summary, Error>
             slot: k,
             epoch,
         };
-        let run = crate::engine_for(opts, plan, slice)
-            .and_then(|e| hold::run(opts, plan, slice, e, report, &mut probe));
+        let run = registry::build(opts, plan, part)
+            .and_then(|mut e| hold::run(opts, plan, part, &mut *e, report, &mut probe));
         match run {
             Ok(s) if s.success => 0,
             Ok(_) => 1,
             Err(e) => {
-                eprintln!("c10m-client: process {k}: {e}");
+                log::error!("process {k}: {e}");
                 2
             }
         }
     };
     sup.spawn_all(&mut child).map_err(Error::Processes)?;
-    let _metrics = crate::start_metrics(opts, plan)?;
-    supervise(&mut sup, opts, plan, out, (epoch, wall), &mut child)
+    let out = start_output()?;
+    let summary = supervise(&mut sup, plan, &out, (epoch, wall), &mut child)?;
+    Ok((summary, out))
 }
 
 fn supervise<F>(
     sup: &mut Supervisor<Published, Gate>,
-    opts: &Options,
     plan: &Plan,
-    out: Exporter,
+    out: &Output,
     (epoch, wall): (Instant, WallAnchor),
     child: &mut F,
 ) -> Result<Summary, Error>
@@ -107,14 +113,14 @@ where
             }
             if !matches!(e.exit, Exit::Code(0) | Exit::Code(1)) {
                 child_failures += 1;
-                warn(&format!("process {} (pid {}) {}", e.index, e.pid, e.exit));
+                log::warn!("process {} (pid {}) {}", e.index, e.pid, e.exit);
             }
         }
         let t = records(sup);
         peak_open = peak_open.max(t.stats.open);
         for (name, _) in t.stats.failed.iter() {
             if seen.insert(name) {
-                out.emit(Line::Failure(&Failure::aggregated(name)));
+                out.emit(&Line::Failure(&Failure::aggregated(name)));
             }
         }
         if hold_started.is_none() && gate_opens(t.ramp_done, died_before_ramp, n) {
@@ -141,9 +147,11 @@ where
                     requested: plan.requested,
                 },
             );
-            out.emit(Line::Tick(&tick));
-            let extra = crate::metrics_extra(opts, plan, t.rss.now, reading.tcp);
-            crate::metrics::publish(&t.stats, &extra);
+            let figures = Figures::of(&t.stats, plan, t.rss.now, reading.tcp);
+            out.emit(&Line::Tick {
+                tick: &tick,
+                figures: &figures,
+            });
             rtt_before = t.stats.rtt;
             established_before = t.stats.established;
         }

@@ -28,20 +28,19 @@
 use std::time::{Duration, Instant};
 
 use c10m_kernel::probe::Probe;
-use c10m_kernel::tcp_table::PortCensus;
+use c10m_kernel::tcp_table::{self, PortCensus};
 use c10m_report::tick::Ticker;
+use c10m_sys::signal;
 
-use crate::cli::{Close, Mode, Options};
+use crate::config::{Close, Mode, Options};
 use crate::driver::{After, Behaviour, Driver};
 use crate::engine::{CloseHow, Engine};
 use crate::error::Error;
-use crate::export::{Exporter, Line};
-use crate::output::{RequestsStart, RequestsSummary, RequestsTick};
+use crate::output::{Figures, Line, Output, RequestsStart, RequestsSummary, RequestsTick};
 use crate::pacing::Pacer;
 use crate::payload::Payload;
 use crate::plan::Plan;
-use c10m_kernel::tcp_table;
-use c10m_sys::signal;
+use crate::start::wait_for_start;
 
 const TICK: Duration = Duration::from_secs(1);
 /// After --duration, how long requests still in flight may take to finish.
@@ -55,7 +54,7 @@ fn close_how(close: Close) -> CloseHow {
 }
 
 /// The driver's behaviour for churn or keep-alive.
-pub fn behaviour(opts: &Options) -> Behaviour {
+fn behaviour(opts: &Options) -> Behaviour {
     let churn = opts.mode == Mode::Churn;
     Behaviour {
         payload: Payload {
@@ -76,7 +75,7 @@ pub fn behaviour(opts: &Options) -> Behaviour {
 }
 
 /// The `start` line: what the run will do.
-pub fn start_line(opts: &Options, plan: &Plan) -> RequestsStart {
+pub(crate) fn start_line(opts: &Options, plan: &Plan) -> RequestsStart {
     RequestsStart {
         mode: opts.mode,
         rate: opts.rate,
@@ -105,17 +104,21 @@ impl Census {
     }
 }
 
-pub fn run<E: Engine>(
+pub(crate) fn run(
     opts: &Options,
     plan: &Plan,
-    mut engine: E,
-    out: Exporter,
+    engine: &mut dyn Engine,
+    out: &Output,
     probe: &mut Probe,
 ) -> Result<RequestsSummary, Error> {
     let keepalive = opts.mode == Mode::Keepalive;
     let n = plan.requested;
-    crate::start::wait_for_start(opts, true);
-    let mut d = Driver::new(behaviour(opts), plan.connections as usize, Some(out));
+    wait_for_start(opts, true);
+    let mut d = Driver::new(
+        behaviour(opts),
+        plan.connections as usize,
+        Some(out.clone()),
+    );
     let started = d.started();
     let mut server_ports: Vec<u16> = plan.targets.iter().map(|t| t.port()).collect();
     server_ports.sort_unstable();
@@ -146,7 +149,7 @@ pub fn run<E: Engine>(
         if keepalive && requests_from.is_none() {
             while d.stats.launched < n && d.stats.connecting < opts.concurrency {
                 let (dst, src) = plan.route(d.stats.launched);
-                d.launch(&mut engine, now, dst, src);
+                d.launch(engine, now, dst, src);
             }
             if d.stats.established + d.stats.connect_failures >= n && d.stats.connecting == 0 {
                 if d.stats.established == 0 {
@@ -172,18 +175,18 @@ pub fn run<E: Engine>(
                         break;
                     };
                     requests += 1;
-                    d.start_exchange(&mut engine, slot);
+                    d.start_exchange(engine, slot);
                 } else {
                     if d.stats.launched >= n {
                         break;
                     }
                     requests += 1;
                     let (dst, src) = plan.route(d.stats.launched);
-                    d.launch(&mut engine, now, dst, src);
+                    d.launch(engine, now, dst, src);
                 }
             }
         }
-        d.expire_connects(&mut engine, now);
+        d.expire_connects(engine, now);
         if let Some(end) = sending_until {
             let idle = d.stats.connecting + d.stats.busy == 0;
             if now >= end && (idle || now >= end + DRAIN) {
@@ -221,15 +224,17 @@ pub fn run<E: Engine>(
                 c,
                 census.ports(),
             );
-            out.emit(Line::RequestsTick(&tick));
-            let extra = crate::metrics_extra(opts, plan, reading.rss_bytes, tcp);
-            crate::metrics::publish(&d.stats, &extra);
+            let figures = Figures::of(&d.stats, plan, reading.rss_bytes, tcp);
+            out.emit(&Line::RequestsTick {
+                tick: &tick,
+                figures: &figures,
+            });
             ok_before = ok;
         }
     }
 
     let sent_s = requests_from.map_or(0.0, |t| t.elapsed().as_secs_f64());
-    d.teardown(&mut engine, close_how(opts.close));
+    d.teardown(engine, close_how(opts.close));
     let tcp = probe.read().tcp;
     let end = census.read();
     let st = &d.stats;

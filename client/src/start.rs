@@ -8,15 +8,15 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cli::Options;
-use crate::export::warn;
 use c10m_sys::signal;
 
+use crate::config::Options;
+
 /// The furthest ahead a start may be set: a typo should not leave a client waiting for days.
-pub const MAX_AHEAD: Duration = Duration::from_secs(24 * 3600);
+const MAX_AHEAD: Duration = Duration::from_secs(24 * 3600);
 
 /// Seconds since the Unix epoch now, by the realtime clock.
-pub fn unix_now() -> f64 {
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -25,20 +25,20 @@ pub fn unix_now() -> f64 {
 /// A monotonic instant and the realtime clock read together: turns the loop's `Instant`s into
 /// wall-clock seconds that other machines can compare.
 #[derive(Debug, Clone, Copy)]
-pub struct WallAnchor {
+pub(crate) struct WallAnchor {
     at: Instant,
     unix: f64,
 }
 
 impl WallAnchor {
-    pub fn now() -> WallAnchor {
+    pub(crate) fn now() -> WallAnchor {
         WallAnchor {
             at: Instant::now(),
             unix: unix_now(),
         }
     }
 
-    pub fn unix_of(&self, t: Instant) -> f64 {
+    pub(crate) fn unix_of(&self, t: Instant) -> f64 {
         match t.checked_duration_since(self.at) {
             Some(d) => self.unix + d.as_secs_f64(),
             None => self.unix - self.at.duration_since(t).as_secs_f64(),
@@ -46,7 +46,7 @@ impl WallAnchor {
     }
 }
 
-pub fn parse_unix_seconds(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_unix_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(t) if t.is_finite() && t > 0.0 => Ok(t),
         _ => Err(format!(
@@ -57,13 +57,13 @@ pub fn parse_unix_seconds(s: &str) -> Result<f64, String> {
 
 /// What waiting for `at` from `now` means: how long to sleep, or how late the start is.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Wait {
+pub(crate) enum Wait {
     Sleep(Duration),
     Late(Duration),
 }
 
 /// Refuses a start more than [`MAX_AHEAD`] away; else how to get there.
-pub fn wait_for(at: f64, now: f64) -> Result<Wait, String> {
+pub(crate) fn wait_for(at: f64, now: f64) -> Result<Wait, String> {
     let ahead = at - now;
     if ahead > MAX_AHEAD.as_secs_f64() {
         return Err(format!(
@@ -80,7 +80,7 @@ pub fn wait_for(at: f64, now: f64) -> Result<Wait, String> {
 }
 
 /// Sleeps until `at` (or a stop signal). `Ok(Some(late))` when it was already past.
-pub fn wait_until(at: f64) -> Result<Option<Duration>, String> {
+pub(crate) fn wait_until(at: f64) -> Result<Option<Duration>, String> {
     loop {
         match wait_for(at, unix_now())? {
             Wait::Late(by) => return Ok(Some(by).filter(|d| *d > Duration::from_millis(1))),
@@ -96,14 +96,14 @@ pub fn wait_until(at: f64) -> Result<Option<Duration>, String> {
 }
 
 /// Waits for `--start-at`, if given; `say`: this process speaks for the run.
-pub fn wait_for_start(opts: &Options, say: bool) {
+pub(crate) fn wait_for_start(opts: &Options, say: bool) {
     let Some(at) = opts.start_at else { return };
     if let Ok(Some(late)) = wait_until(at) {
         if say {
-            warn(&format!(
+            log::warn!(
                 "--start-at {at:.3} had passed {:.3} s before this client was ready: ramping now",
                 late.as_secs_f64()
-            ));
+            );
         }
     }
 }

@@ -9,6 +9,7 @@ use c10m_report::counts::ErrnoCounts;
 use c10m_report::histogram::Histogram;
 use c10m_report::rss::RssTrack;
 use c10m_sys::shm::add_words;
+use serde::{Deserialize, Serialize};
 
 /// Counters of one process (or, added up, of all). Every field is a count that adds up across
 /// processes ([`Stats::merge`]).
@@ -43,6 +44,33 @@ pub struct Stats {
     pub failed: ErrnoCounts,
     /// Exchange round trips (ping RTT, request latency), in µs.
     pub rtt: Histogram,
+    /// What the engine saw on the wire.
+    pub wire: WireCounts,
+}
+
+/// What an engine that speaks TCP itself saw on the wire (all zero for kernel sockets).
+#[repr(C)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+)]
+pub struct WireCounts {
+    /// Segments sent again after their retransmission timeout (SYNs and data).
+    pub retransmitted: u64,
+    /// SYN-ACKs that came again: the server did not see our ACK.
+    pub duplicate_synacks: u64,
+    /// Resets sent for segments of connections this process does not hold.
+    pub stray_resets: u64,
+    /// Packets the device could not take (its queue was full).
+    pub dropped_writes: u64,
 }
 
 impl Stats {
@@ -57,7 +85,7 @@ impl Stats {
 /// the parent's epoch plus one (0: not yet).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Published {
+pub(crate) struct Published {
     pub stats: Stats,
     pub rss: RssTrack,
     pub first_connect_us: u64,
@@ -71,13 +99,13 @@ pub struct Published {
 /// What the parent tells its children: when the hold starts for all (µs since the epoch + 1).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Gate {
+pub(crate) struct Gate {
     pub hold_start_us: u64,
 }
 
 /// What the children add up to.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub stats: Stats,
     pub rss: c10m_report::rss::RssTotal,
     /// Children that finished their ramp.
@@ -92,7 +120,7 @@ pub struct Totals {
 
 impl Totals {
     /// The children's records added up: O(children), once per tick.
-    pub fn of(records: impl Iterator<Item = Published>) -> Totals {
+    pub(crate) fn of(records: impl Iterator<Item = Published>) -> Totals {
         let mut t = Totals::default();
         for r in records {
             t.stats.merge(&r.stats);
@@ -120,7 +148,7 @@ impl Totals {
     }
 
     /// From the first child's first connect to the last child's ramp end, once all are done.
-    pub fn elapsed_to_all_s(&self, children: usize) -> Option<f64> {
+    pub(crate) fn elapsed_to_all_s(&self, children: usize) -> Option<f64> {
         match (self.ramp_done == children, self.first_connect_us) {
             (true, Some(first)) => Some(self.last_ramp_done_us.saturating_sub(first) as f64 / 1e6),
             _ => None,

@@ -10,26 +10,26 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 #[derive(Debug, Default)]
-pub struct ConnectTimeouts(VecDeque<(Instant, usize, u32)>);
+pub(crate) struct ConnectTimeouts(VecDeque<(Instant, usize, u32)>);
 
 impl ConnectTimeouts {
-    pub fn push(&mut self, deadline: Instant, key: usize, attempt: u32) {
+    pub(crate) fn push(&mut self, deadline: Instant, key: usize, attempt: u32) {
         self.0.push_back((deadline, key, attempt));
     }
 
     /// Gives back the memory of a ramp's connects (call when none is pending).
-    pub fn shrink(&mut self) {
+    pub(crate) fn shrink(&mut self) {
         self.0.shrink_to_fit();
     }
 
     /// The earliest deadline still queued (possibly a stale one: waking early is harmless).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.0.front().map(|e| e.0)
     }
 
     /// The key of the next connect still pending (`pending(key, attempt)`) whose deadline has
     /// passed, dropping stale entries on the way; `None` once the front is not due.
-    pub fn pop_expired(
+    pub(crate) fn pop_expired(
         &mut self,
         now: Instant,
         pending: impl Fn(usize, u32) -> bool,

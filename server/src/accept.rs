@@ -24,7 +24,7 @@ use serde::Serialize;
 use c10m_sys::errno;
 
 /// How long accepting pauses after an errno that calls for it.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Why accepting is paused, when it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub enum AcceptBlock {
 /// The `accept_paused` object of a tick: `{"reason": ..., ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-pub enum BlockJson {
+pub(crate) enum BlockJson {
     AtCap {
         reason: &'static str,
         max_conns: u64,
@@ -74,14 +74,14 @@ impl From<AcceptBlock> for BlockJson {
 
 /// What an `accept()` error means for the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
+pub(crate) enum OnError {
     /// About one peer: it has left the queue; take the next.
     Skip,
     /// About us (or the machine): pause and retry later.
     Pause,
 }
 
-pub fn on_error(code: i32) -> OnError {
+pub(crate) fn on_error(code: i32) -> OnError {
     match code {
         errno::ECONNABORTED | errno::EPERM | errno::EPROTO => OnError::Skip,
         _ => OnError::Pause,
@@ -90,14 +90,14 @@ pub fn on_error(code: i32) -> OnError {
 
 /// Whether the listener may accept now, and when that is looked at again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AcceptGate {
+pub(crate) struct AcceptGate {
     blocked: Option<AcceptBlock>,
     retry_at: Option<Instant>,
 }
 
 impl AcceptGate {
     /// `--pause-accept`: `Some(ZERO)` never accepts, `Some(d)` starts accepting after `d`.
-    pub fn new(pause: Option<Duration>, started: Instant) -> AcceptGate {
+    pub(crate) fn new(pause: Option<Duration>, started: Instant) -> AcceptGate {
         match pause {
             None => AcceptGate::default(),
             Some(d) => AcceptGate {
@@ -107,28 +107,35 @@ impl AcceptGate {
         }
     }
 
-    pub fn blocked(&self) -> Option<AcceptBlock> {
+    pub(crate) fn blocked(&self) -> Option<AcceptBlock> {
         self.blocked
     }
 
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.blocked.is_none()
     }
 
     /// When the loop must wake to look again, if a timer is set.
-    pub fn retry_at(&self) -> Option<Instant> {
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
         self.retry_at
     }
 
     /// The connection count reached the cap.
-    pub fn at_cap(&mut self, max_conns: u64) {
+    pub(crate) fn at_cap(&mut self, max_conns: u64) {
+        if self.blocked.is_none() {
+            log::debug!("accepting paused at the cap of {max_conns} connections");
+        }
         self.blocked = Some(AcceptBlock::AtCap { max_conns });
     }
 
     /// accept() failed with `code`; `Skip` leaves the gate open.
-    pub fn failed(&mut self, code: i32, now: Instant) -> OnError {
+    pub(crate) fn failed(&mut self, code: i32, now: Instant) -> OnError {
         let what = on_error(code);
         if what == OnError::Pause {
+            log::debug!(
+                "accept() failed with {}: paused for {ACCEPT_BACKOFF:?} or until a connection closes",
+                c10m_sys::errno::name(code)
+            );
             self.blocked = Some(AcceptBlock::Errno(code));
             self.retry_at = Some(now + ACCEPT_BACKOFF);
         }
@@ -137,9 +144,10 @@ impl AcceptGate {
 
     /// A connection closed, freeing a descriptor: a pause for the cap or an errno ends; returns
     /// whether to accept now. `--pause-accept` does not end this way.
-    pub fn closed(&mut self) -> bool {
+    pub(crate) fn closed(&mut self) -> bool {
         match self.blocked {
             Some(AcceptBlock::AtCap { .. } | AcceptBlock::Errno(_)) => {
+                log::debug!("a connection closed: accepting again");
                 *self = AcceptGate::default();
                 true
             }
@@ -148,8 +156,9 @@ impl AcceptGate {
     }
 
     /// The timer passed: the pause ends; returns whether to accept now.
-    pub fn timer(&mut self, now: Instant) -> bool {
+    pub(crate) fn timer(&mut self, now: Instant) -> bool {
         if self.retry_at.is_some_and(|t| now >= t) {
+            log::debug!("the accept pause is over: accepting again");
             *self = AcceptGate::default();
             return true;
         }
@@ -159,7 +168,7 @@ impl AcceptGate {
 
 /// One connection left the accept queue (accepted, or dropped by the kernel as aborted); `None`:
 /// the queue's length could not be read, so the loop accepts until `WouldBlock`.
-pub fn took_one(queued: &mut Option<u32>) {
+pub(crate) fn took_one(queued: &mut Option<u32>) {
     if let Some(n) = queued {
         *n = n.saturating_sub(1);
     }

@@ -27,8 +27,8 @@ struct Asked {
 }
 
 /// Prints the check; exit 0 when nothing binds for N, 1 when a limit does.
-pub fn run(config: &Config) -> ExitCode {
-    let facts = match Facts::read_for_check("c10m-server") {
+pub(crate) fn run(config: &Config) -> ExitCode {
+    let facts = match Facts::read_for_check() {
         Ok(f) => f,
         Err(code) => return code,
     };

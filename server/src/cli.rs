@@ -39,64 +39,58 @@ does (the last line names the first); bad usage exits 2.";
 pub struct Cli {
     /// Address to listen on; port 0 picks a free port (the first stdout line names it).
     #[arg(long, default_value = "127.0.0.1:7000", value_parser = parse_listen)]
-    pub listen: SocketAddr,
+    listen: SocketAddr,
 
     /// Stop accepting at this many concurrent connections [default: what RLIMIT_NOFILE leaves room for];
     /// with --check, the N to check for.
     #[arg(short = 'n', long, alias = "connections", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_conns: Option<u64>,
+    max_conns: Option<u64>,
 
     /// listen(2) backlog [default: net.core.somaxconn, the kernel's maximum].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
-    pub backlog: Option<i32>,
+    backlog: Option<i32>,
 
     /// Worker processes serving the one port, each under its own RLIMIT_NOFILE; `auto` picks enough for --max-conns.
     #[arg(long, value_name = "N|auto", default_value = "1", value_parser = parse_workers)]
-    pub workers: Workers,
+    workers: Workers,
 
     /// With --workers: all workers poll one listener made before fork, instead of each its own with SO_REUSEPORT.
     #[arg(long)]
-    pub shared_listener: bool,
+    shared_listener: bool,
 
     /// With --workers: keep every worker in this process's session, as a shell's `&` would, instead
     /// of one session each. With kernel.sched_autogroup_enabled=1 the scheduler shares the CPU
     /// among sessions first: one session for all gets 1/(k+1) of the CPU against k other busy
     /// sessions, while one each competes like that many separate programs (the autogroup lab).
     #[arg(long)]
-    pub one_session: bool,
+    one_session: bool,
 
     /// Set RLIMIT_NOFILE's soft limit to N (above the hard limit only with CAP_SYS_RESOURCE) [default: the hard limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(16..))]
-    pub nofile: Option<u64>,
+    nofile: Option<u64>,
 
     /// Do not accept for this many seconds after listening (0 = never): connections finish their
     /// handshake and wait in the accept queue, and once it is full the kernel drops new SYNs
     /// (the listen-queue lab).
     #[arg(long, value_name = "SECS", value_parser = parse_interval_or_zero)]
-    pub pause_accept: Option<Duration>,
+    pause_accept: Option<Duration>,
 
     /// Close each connection as soon as its first echo is written: the server closes first, so
     /// the TIME_WAIT lands on the server's side (the time-wait lab).
     #[arg(long)]
-    pub close_first: bool,
+    close_first: bool,
 
     /// Seconds between live lines (and between renderings of the --metrics page).
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
-    pub stats_interval: Duration,
-
-    /// Serve Prometheus metrics at http://IP:PORT/metrics (connections, accepts, errors by errno,
-    /// fds, memory, sockstat, accept pauses), from a thread of its own; port 0 picks a free one
-    /// (stderr names it).
-    #[arg(long, value_name = "IP:PORT")]
-    pub metrics: Option<SocketAddr>,
+    stats_interval: Duration,
 
     /// Print every limit that bounds -n N connections on this machine (fds, files, epoll, memory,
     /// listen queues, conntrack), name the first that binds, and exit: 0 if none does, 1 if one does.
     #[arg(long)]
-    pub check: bool,
+    check: bool,
 
     #[command(flatten)]
-    pub output: OutputArgs,
+    output: OutputArgs,
 }
 
 /// How many processes serve the port.
@@ -125,21 +119,20 @@ fn parse_workers(s: &str) -> Result<Workers, String> {
 /// What the server runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
-    pub max_conns: Option<u64>,
-    pub backlog: Option<i32>,
-    pub nofile: Option<u64>,
-    pub stats_interval: Duration,
-    pub workers: Workers,
-    pub reuseport: bool,
-    pub session: Session,
+    pub(crate) listen: SocketAddr,
+    pub(crate) max_conns: Option<u64>,
+    pub(crate) backlog: Option<i32>,
+    pub(crate) nofile: Option<u64>,
+    pub(crate) stats_interval: Duration,
+    pub(crate) workers: Workers,
+    pub(crate) reuseport: bool,
+    pub(crate) session: Session,
     /// `Some(ZERO)`: never accept.
-    pub pause_accept: Option<Duration>,
-    pub close_first: bool,
-    pub metrics: Option<SocketAddr>,
+    pub(crate) pause_accept: Option<Duration>,
+    pub(crate) close_first: bool,
     /// `--check`: print the limits for `max_conns` and exit.
-    pub check: bool,
-    pub output: OutputArgs,
+    pub(crate) check: bool,
+    pub(crate) output: OutputArgs,
 }
 
 impl Cli {
@@ -173,7 +166,6 @@ impl Cli {
             stats_interval: self.stats_interval,
             pause_accept: self.pause_accept,
             close_first: self.close_first,
-            metrics: self.metrics,
             check: self.check,
             output: self.output,
         })

@@ -18,7 +18,7 @@ use crate::stats::Stats;
 use c10m_sys::errno;
 
 /// Reads per readiness event before the connection waits for the next turn of the loop.
-pub const READS_PER_EVENT: usize = 16;
+pub(crate) const READS_PER_EVENT: usize = 16;
 
 /// One connection: everything an idle one costs in user space.
 struct Conn {
@@ -33,7 +33,7 @@ struct Pending {
 }
 
 /// Bytes one slab slot takes: `Slab<T>` stores `enum Entry { Vacant(usize), Occupied(T) }`.
-pub fn slot_bytes() -> usize {
+pub(crate) fn slot_bytes() -> usize {
     #[allow(dead_code)]
     enum Entry {
         Vacant(usize),
@@ -43,7 +43,7 @@ pub fn slot_bytes() -> usize {
 }
 
 /// Every connection of one loop, keyed by its token, and what serving them shares.
-pub struct Conns {
+pub(crate) struct Conns {
     slab: Slab<Conn>,
     /// One read buffer for all connections.
     buf: Box<[u8]>,
@@ -53,7 +53,7 @@ pub struct Conns {
 }
 
 impl Conns {
-    pub fn new(capacity: usize, read_buf: usize, close_first: bool) -> Conns {
+    pub(crate) fn new(capacity: usize, read_buf: usize, close_first: bool) -> Conns {
         let mut buf = vec![0u8; read_buf].into_boxed_slice();
         buf.fill(1); // touch it now so its pages count in the start-up RSS, not per connection
         Conns {
@@ -65,7 +65,7 @@ impl Conns {
     }
 
     /// Registers a new connection for READABLE under its slab key.
-    pub fn insert(&mut self, registry: &Registry, mut stream: TcpStream) -> io::Result<()> {
+    pub(crate) fn insert(&mut self, registry: &Registry, mut stream: TcpStream) -> io::Result<()> {
         let entry = self.slab.vacant_entry();
         registry.register(&mut stream, Token(entry.key()), Interest::READABLE)?;
         entry.insert(Conn {
@@ -76,18 +76,18 @@ impl Conns {
     }
 
     /// Whether some connection waits for the next turn of the loop.
-    pub fn has_again(&self) -> bool {
+    pub(crate) fn has_again(&self) -> bool {
         !self.again.is_empty()
     }
 
     /// The connections to serve again this turn.
-    pub fn take_again(&mut self) -> Vec<usize> {
+    pub(crate) fn take_again(&mut self) -> Vec<usize> {
         std::mem::take(&mut self.again)
     }
 
     /// Serves one connection's readiness: flush what is pending, then read and echo. Returns
     /// whether the connection closed (a descriptor came free).
-    pub fn ready(&mut self, registry: &Registry, key: usize, stats: &mut Stats) -> bool {
+    pub(crate) fn ready(&mut self, registry: &Registry, key: usize, stats: &mut Stats) -> bool {
         let Some(conn) = self.slab.get_mut(key) else {
             return false; // stale: the connection closed and its key is free
         };

@@ -9,7 +9,7 @@ use c10m_sys::errno;
 use c10m_sys::process::Exit;
 
 #[derive(Debug)]
-pub enum Error {
+pub(crate) enum Error {
     /// sigaction() for SIGINT/SIGTERM.
     Signals(io::Error),
     /// setrlimit(RLIMIT_NOFILE), or reading it.

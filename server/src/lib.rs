@@ -6,74 +6,61 @@
 //! - [`serve`]: the event loop; [`accept`] decides when it may accept, [`echo`] serves a
 //!   connection.
 //! - [`workers`]: `--workers`: the loop in children of one supervisor.
-//! - [`stats`] (what is counted), [`output`] (the records scripts read), [`export`] (text and
-//!   JSON renderers), [`metrics`] (the `--metrics` page).
+//! - [`stats`] (what is counted), [`output`] (the records and how each format shows them).
 //! - [`check`]: `--check`, every limit for N from here.
 
-pub mod accept;
-pub mod check;
+mod accept;
+mod check;
 pub mod cli;
-pub mod echo;
-pub mod error;
-pub mod export;
-pub mod listen;
-pub mod metrics;
+mod echo;
+mod error;
+mod listen;
 pub mod output;
-pub mod serve;
-pub mod stats;
-pub mod workers;
+mod serve;
+mod stats;
+mod workers;
 
 use std::process::ExitCode;
 
 use c10m_limits::rlimit;
 use c10m_limits::Facts;
-use c10m_report::metrics::MetricsServer;
+use c10m_sys::signal;
 
 use crate::cli::Config;
 use crate::error::Error;
-use crate::export::{warn, Exporter};
-use crate::output::Summary;
+use crate::output::{Line, Output, Summary, PAGES};
 use crate::serve::{LoopConfig, Sink};
-use c10m_sys::signal;
 
 /// Runs the server (or `--check`) and says how it went: 0 after SIGINT/SIGTERM, 1 on a failure.
-pub fn main_with(config: Config) -> ExitCode {
+pub fn run(config: Config) -> ExitCode {
     if config.check {
         return check::run(&config);
     }
-    let out = Exporter(config.output);
-    match run(config) {
-        Ok(summary) => {
-            export::summary(out, &summary);
+    match serve_all(config) {
+        Ok((summary, out)) => {
+            out.emit(&Line::Summary(&summary));
             ExitCode::SUCCESS
         }
-        Err(e) => c10m_cli::fatal("c10m-server", &e),
+        Err(e) => c10m_cli::fatal(&e),
     }
-}
-
-/// `--metrics`: the HTTP thread, started in the process that adds the figures up.
-pub fn start_metrics(config: &Config) -> Result<Option<MetricsServer>, Error> {
-    let m = metrics::start(config.metrics).map_err(Error::Metrics)?;
-    if let Some(m) = &m {
-        warn(&format!("metrics at http://{}/metrics", m.addr));
-    }
-    Ok(m)
 }
 
 /// One process serves everything (`--workers 1`), or the supervisor forks workers.
-pub fn run(config: Config) -> Result<Summary, Error> {
+fn serve_all(config: Config) -> Result<(Summary, Output), Error> {
     signal::install_stop_handler().map_err(Error::Signals)?;
     let grant = rlimit::raise_nofile(config.nofile).map_err(Error::Nofile)?;
     // The same facts --check reads: somaxconn decides the default backlog.
     let somaxconn = Facts::read().map_err(Error::Nofile)?.somaxconn;
+    let start_output =
+        || Output::start(&config.output, "c10m-server", PAGES).map_err(Error::Metrics);
     if config.workers.is_multi() {
-        return workers::run(&config, grant, somaxconn);
+        return workers::run(&config, grant, somaxconn, start_output);
     }
     if let Some(advice) = grant.advice("--workers N") {
-        warn(&advice);
+        log::warn!("{advice}");
     }
     let listener = listen::open(config.listen, config.backlog, somaxconn, false, true)?;
-    let _metrics = start_metrics(&config)?;
+    let out = start_output()?;
     let lc = LoopConfig {
         fd_soft: grant.soft,
         fd_hard: grant.hard,
@@ -82,5 +69,6 @@ pub fn run(config: Config) -> Result<Summary, Error> {
         close_first: config.close_first,
         stats_interval: config.stats_interval,
     };
-    serve::serve(listener, &lc, Sink::Print(Exporter(config.output)))
+    let summary = serve::serve(listener, &lc, Sink::Print(out.clone()))?;
+    Ok((summary, out))
 }

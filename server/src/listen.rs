@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::os::fd::AsFd;
 
 use crate::error::Error;
-use crate::export::warn;
 use c10m_sys::socket;
 
 /// The backlog the kernel uses when somaxconn cannot be read (its default since Linux 5.4).
@@ -17,7 +16,7 @@ const DEFAULT_SOMAXCONN: i32 = 4096;
 
 /// A listening socket ready to serve, and what it was made with.
 #[derive(Debug)]
-pub struct Listener {
+pub(crate) struct Listener {
     pub socket: std::net::TcpListener,
     pub addr: SocketAddr,
     pub backlog: i32,
@@ -25,7 +24,7 @@ pub struct Listener {
 }
 
 /// What to ask `listen()` for: `--backlog`, or somaxconn; and whether the kernel clamps it.
-pub fn backlog_for(asked: Option<i32>, somaxconn: Option<u64>) -> (i32, Option<u64>) {
+pub(crate) fn backlog_for(asked: Option<i32>, somaxconn: Option<u64>) -> (i32, Option<u64>) {
     match (asked, somaxconn) {
         (Some(b), Some(max)) if b as u64 > max => (b, Some(max)),
         (Some(b), _) => (b, None),
@@ -36,7 +35,7 @@ pub fn backlog_for(asked: Option<i32>, somaxconn: Option<u64>) -> (i32, Option<u
 
 /// Opens a listener on `addr` (SO_REUSEPORT when `reuseport`); `warn`: say when the kernel
 /// clamps the backlog (once per server, not once per worker).
-pub fn open(
+pub(crate) fn open(
     addr: SocketAddr,
     asked: Option<i32>,
     somaxconn: Option<u64>,
@@ -45,13 +44,16 @@ pub fn open(
 ) -> Result<Listener, Error> {
     let (backlog, clamped_to) = backlog_for(asked, somaxconn);
     if let (Some(max), true) = (clamped_to, warn_clamp) {
-        warn(&format!(
+        log::warn!(
             "the kernel clamps --backlog {backlog} to net.core.somaxconn = {max}; raise it with sysctl -w net.core.somaxconn={backlog}"
-        ));
+        );
     }
     let socket = socket::listen_tcp(addr, socket::ListenOpts { backlog, reuseport })
         .map_err(|e| Error::Listen(addr, e))?;
     let addr = socket::local_addr(socket.as_fd()).map_err(Error::LocalAddr)?;
+    log::debug!(
+        "listening on {addr}: backlog {backlog} (net.core.somaxconn {somaxconn:?}), SO_REUSEPORT {reuseport}"
+    );
     Ok(Listener {
         socket,
         addr,

@@ -36,36 +36,36 @@ use std::time::{Duration, Instant};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
+use c10m_kernel::pid;
 use c10m_kernel::probe::Probe;
+use c10m_kernel::sockstat::SockStat;
 use c10m_report::counts::ErrnoCounts;
 use c10m_report::fmt;
 use c10m_report::rss::RssTrack;
 use c10m_report::tick::Ticker;
 use c10m_sys::shm::Board;
+use c10m_sys::{errno, signal, socket};
 
 use crate::accept::{self, AcceptGate, OnError};
 use crate::echo::{slot_bytes, Conns};
 use crate::error::Error;
-use crate::export::{self, warn, Exporter};
 use crate::listen::Listener;
-use crate::output::{Milestone, Start, Summary, Tick};
+use crate::output::{
+    listening, Figures, Line, Milestone, Output, Start, Summary, SummaryInput, Tick,
+};
 use crate::stats::{Control, Milestones, Published, Stats};
-use c10m_kernel::pid;
-use c10m_sys::errno;
-use c10m_sys::signal;
-use c10m_sys::socket;
 
 pub(crate) const LISTENER: Token = Token(usize::MAX);
 const READ_BUF: usize = 64 * 1024;
 /// Descriptors kept free beyond the connections, for the odd file the process must still open.
 const FD_RESERVE: u64 = 4;
 /// How often a worker publishes its counters.
-pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+pub(crate) const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Where a loop's measurements go: printed, or published to a worker's slot for the supervisor
 /// to add up.
-pub enum Sink<'a> {
-    Print(Exporter),
+pub(crate) enum Sink<'a> {
+    Print(Output),
     Publish {
         board: &'a Board<Published, Control>,
         slot: usize,
@@ -74,7 +74,7 @@ pub enum Sink<'a> {
 
 /// How many connections one loop takes, from its fd limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// Connections RLIMIT_NOFILE leaves room for.
     pub room: u64,
     pub max_conns: u64,
@@ -83,7 +83,7 @@ pub struct Budget {
 impl Budget {
     /// `fds_base`: descriptors open before the first connection; `asked`: `--max-conns` (or a
     /// worker's share of it).
-    pub fn new(fd_soft: u64, fds_base: u64, asked: Option<u64>) -> Budget {
+    pub(crate) fn new(fd_soft: u64, fds_base: u64, asked: Option<u64>) -> Budget {
         let room = fd_soft.saturating_sub(fds_base + FD_RESERVE);
         Budget {
             room,
@@ -98,7 +98,7 @@ impl Budget {
 }
 
 /// What one event loop runs with.
-pub struct LoopConfig {
+pub(crate) struct LoopConfig {
     pub fd_soft: u64,
     pub fd_hard: u64,
     /// `--max-conns`, or this worker's share of it.
@@ -126,7 +126,7 @@ struct Server<'a> {
 }
 
 /// Runs the event loop on `listener` until SIGINT/SIGTERM.
-pub fn serve(listener: Listener, lc: &LoopConfig, sink: Sink<'_>) -> Result<Summary, Error> {
+pub(crate) fn serve(listener: Listener, lc: &LoopConfig, sink: Sink<'_>) -> Result<Summary, Error> {
     let Listener {
         socket,
         addr,
@@ -143,31 +143,44 @@ pub fn serve(listener: Listener, lc: &LoopConfig, sink: Sink<'_>) -> Result<Summ
     let fds_base = pid::count_own_fds().map(|c| c.total).unwrap_or(8);
     let budget = Budget::new(lc.fd_soft, fds_base, lc.max_conns);
     if budget.max_conns > budget.room {
-        warn(&format!(
+        log::warn!(
             "--max-conns {} is more than RLIMIT_NOFILE {} leaves room for ({}): accept() will meet EMFILE first",
             fmt::thousands(budget.max_conns),
             fmt::thousands(lc.fd_soft),
             fmt::thousands(budget.room)
-        ));
+        );
     }
     let conns = Conns::new(budget.prealloc(), READ_BUF, lc.close_first);
+    log::debug!(
+        "{} descriptors open before the first connection; room for {}, accepting up to {}",
+        fds_base,
+        budget.room,
+        budget.max_conns
+    );
 
-    let interval = match sink {
+    let interval = match &sink {
         Sink::Print(out) => {
-            export::start(
-                out,
-                &Start {
-                    listen: addr,
-                    fd_soft: lc.fd_soft,
-                    fd_hard: lc.fd_hard,
-                    fds_base,
-                    room: budget.room,
-                    max_conns: budget.max_conns,
-                    backlog,
-                    somaxconn,
-                    slot_bytes: slot_bytes(),
-                },
-            );
+            listening(addr);
+            let start = Start {
+                listen: addr,
+                fd_soft: lc.fd_soft,
+                fd_hard: lc.fd_hard,
+                fds_base,
+                room: budget.room,
+                max_conns: budget.max_conns,
+                backlog,
+                somaxconn,
+                slot_bytes: slot_bytes(),
+            };
+            let figures = Figures {
+                stats: Stats::default(),
+                tick: Tick::default(),
+                tcp: SockStat::default(),
+            };
+            out.emit(&Line::Start {
+                start: &start,
+                figures: &figures,
+            });
             lc.stats_interval
         }
         Sink::Publish { .. } => PUBLISH_INTERVAL,
@@ -241,7 +254,7 @@ impl Server<'_> {
         let reading = self.probe.read();
         self.rss.observe(self.stats.conns, reading.rss_bytes);
         let accept_errors = std::mem::take(&mut self.interval_accept_errors);
-        if let Sink::Print(out) = self.sink {
+        if let Sink::Print(out) = &self.sink {
             let (accepted_per_s, closed_per_s) = Tick::rates(&self.stats, *last, dt);
             let tick = Tick {
                 elapsed_s: now.duration_since(self.started).as_secs_f64(),
@@ -262,8 +275,15 @@ impl Server<'_> {
                 worker_min: None,
                 worker_max: None,
             };
-            export::tick(out, &tick);
-            crate::metrics::publish(&self.stats, &tick, &reading.tcp);
+            let figures = Figures {
+                stats: self.stats,
+                tick: tick.clone(),
+                tcp: reading.tcp,
+            };
+            out.emit(&Line::Tick {
+                tick: &tick,
+                figures: &figures,
+            });
         }
         self.publish();
         *last = (self.stats.accepted, self.stats.closed);
@@ -291,7 +311,7 @@ impl Server<'_> {
             listen,
             &self.stats,
             self.stats.peak,
-            &crate::output::SummaryInput {
+            &SummaryInput {
                 rss_bytes: self.rss.now,
                 rss_start_bytes: self.rss.start,
                 rss_bytes_per_conn_at_peak: self.rss.per_conn_at_peak(),
@@ -362,15 +382,12 @@ impl Server<'_> {
 
     fn announce_milestones(&mut self) {
         while let Some(m) = self.milestones.crossed(self.stats.peak) {
-            let Sink::Print(out) = self.sink else { return };
-            export::milestone(
-                out,
-                &Milestone {
-                    conns: m,
-                    elapsed_s: self.started.elapsed().as_secs_f64(),
-                    rss_bytes: self.probe.read().rss_bytes,
-                },
-            );
+            let Sink::Print(out) = &self.sink else { return };
+            out.emit(&Line::Milestone(&Milestone {
+                conns: m,
+                elapsed_s: self.started.elapsed().as_secs_f64(),
+                rss_bytes: self.probe.read().rss_bytes,
+            }));
         }
     }
 

@@ -45,7 +45,7 @@ impl Stats {
 /// What a worker publishes to its slot.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Published {
+pub(crate) struct Published {
     /// 1 once its listener is open.
     pub ready: u64,
     pub stats: Stats,
@@ -54,11 +54,11 @@ pub struct Published {
 
 /// The control record of the workers' board: the server's parent tells its workers nothing
 /// through shared memory.
-pub type Control = Words<0>;
+pub(crate) type Control = Words<0>;
 
 /// What the workers add up to at one moment.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub stats: Stats,
     pub rss: RssTotal,
     /// Connections of the least and the most loaded worker.
@@ -68,7 +68,7 @@ pub struct Totals {
 
 impl Totals {
     /// The live workers' records plus what workers that died left (`retired`).
-    pub fn of(records: impl Iterator<Item = Published>, retired: &Stats) -> Totals {
+    pub(crate) fn of(records: impl Iterator<Item = Published>, retired: &Stats) -> Totals {
         let mut t = Totals {
             stats: *retired,
             min_conns: u64::MAX,
@@ -87,17 +87,17 @@ impl Totals {
 }
 
 /// The connection counts announced once each, the first time they are reached.
-pub const MILESTONES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
+pub(crate) const MILESTONES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
 /// Which milestones have been announced.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Milestones {
+pub(crate) struct Milestones {
     next: usize,
 }
 
 impl Milestones {
     /// The next milestone `peak` has reached and that was not announced yet; call until `None`.
-    pub fn crossed(&mut self, peak: u64) -> Option<u64> {
+    pub(crate) fn crossed(&mut self, peak: u64) -> Option<u64> {
         let m = *MILESTONES.get(self.next).filter(|m| peak >= **m)?;
         self.next += 1;
         Some(m)

@@ -28,29 +28,31 @@ use c10m_kernel::probe::Probe;
 use c10m_limits::rlimit::NofileGrant;
 use c10m_report::tick::Ticker;
 use c10m_sys::shm::Board;
+use c10m_sys::signal;
 use c10m_sys::supervisor::{Outcome, Restart, Supervisor};
 
 use crate::cli::{Config, Workers};
 use crate::error::Error;
-use crate::export::{self, warn, Exporter};
 use crate::listen::{self, Listener};
-use crate::output::{Milestone, StartWorkers, Summary, SummaryInput, Tick, WorkerExit};
+use crate::output::{
+    listening, worker_exit_warning, Figures, Line, Milestone, Output, StartWorkers, Summary,
+    SummaryInput, Tick, WorkerExit,
+};
 use crate::serve::{self, LoopConfig, Sink};
 use crate::stats::{Control, Milestones, Published, Stats, Totals};
-use c10m_sys::signal;
 
 /// Descriptors a worker keeps for itself (stdio, epoll, listener, /proc files, reserve).
-pub const FDS_PER_WORKER: u64 = 16;
+pub(crate) const FDS_PER_WORKER: u64 = 16;
 /// Share of a worker's fd room that `--workers auto` plans to fill.
-pub const AUTO_FILL_PERCENT: u64 = 90;
-pub const MAX_RESTARTS_PER_WORKER: u32 = 3;
+pub(crate) const AUTO_FILL_PERCENT: u64 = 90;
+const MAX_RESTARTS_PER_WORKER: u32 = 3;
 /// How long the workers have to open their listeners.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long stopping workers have to exit before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// How many workers serve `config`, each under soft limit `fd_soft`.
-pub fn count(workers: Workers, max_conns: Option<u64>, fd_soft: u64) -> usize {
+pub(crate) fn count(workers: Workers, max_conns: Option<u64>, fd_soft: u64) -> usize {
     match workers {
         Workers::Count(n) => n as usize,
         Workers::Auto => {
@@ -61,8 +63,15 @@ pub fn count(workers: Workers, max_conns: Option<u64>, fd_soft: u64) -> usize {
     }
 }
 
-pub fn run(config: &Config, grant: NofileGrant, somaxconn: Option<u64>) -> Result<Summary, Error> {
-    let out = Exporter(config.output);
+/// Serves `config` with its workers, said through the output `start_output` makes once they are
+/// forked (so the threads of the pages it serves live in this process alone). The summary, or
+/// an error after the summary was said.
+pub(crate) fn run(
+    config: &Config,
+    grant: NofileGrant,
+    somaxconn: Option<u64>,
+    start_output: impl FnOnce() -> Result<Output, Error>,
+) -> Result<(Summary, Output), Error> {
     let n = count(config.workers, config.max_conns, grant.soft);
     // The parent's listener: shared by all workers, or (reuseport) only a way to learn the port,
     // closed once every worker has its own.
@@ -117,7 +126,7 @@ pub fn run(config: &Config, grant: NofileGrant, somaxconn: Option<u64>) -> Resul
         match served {
             Ok(_) => 0,
             Err(e) => {
-                eprintln!("c10m-server: worker {i}: {e}");
+                log::error!("worker {i}: {e}");
                 1
             }
         }
@@ -127,26 +136,32 @@ pub fn run(config: &Config, grant: NofileGrant, somaxconn: Option<u64>) -> Resul
         Supervisor::new(n, config.session, policy).map_err(Error::Workers)?;
     sup.spawn_all(&mut worker).map_err(Error::Workers)?;
     wait_ready(&mut sup, &mut worker)?;
-    let _metrics = crate::start_metrics(config)?;
+    let out = start_output()?;
     if config.reuseport {
         shared.borrow_mut().take();
     }
     let room = grant.soft.saturating_sub(FDS_PER_WORKER).max(1);
-    export::start_workers(
-        out,
-        &StartWorkers {
-            listen: addr,
-            workers: n as u64,
-            listener: if config.reuseport {
-                "reuseport"
-            } else {
-                "shared"
-            }
-            .to_string(),
-            fd_soft: grant.soft,
-            room: room * n as u64,
+    listening(addr);
+    let start = StartWorkers {
+        listen: addr,
+        workers: n as u64,
+        listener: if config.reuseport {
+            "reuseport"
+        } else {
+            "shared"
+        }
+        .to_string(),
+        fd_soft: grant.soft,
+        room: room * n as u64,
+    };
+    out.emit(&Line::StartWorkers {
+        start: &start,
+        figures: &Figures {
+            stats: Stats::default(),
+            tick: Tick::default(),
+            tcp: Default::default(),
         },
-    );
+    });
     let mut parent = Parent {
         out,
         listen: addr,
@@ -155,7 +170,8 @@ pub fn run(config: &Config, grant: NofileGrant, somaxconn: Option<u64>) -> Resul
         interval: config.stats_interval,
         retired: Stats::default(),
     };
-    parent.supervise(&mut sup, &mut worker)
+    let summary = parent.supervise(&mut sup, &mut worker)?;
+    Ok((summary, parent.out))
 }
 
 /// Waits until every worker has its listener open; a worker that dies first ends the run.
@@ -185,7 +201,7 @@ where
 
 /// The parent's side: adds the workers up, prints, restarts.
 struct Parent {
-    out: Exporter,
+    out: Output,
     listen: SocketAddr,
     fd_soft: u64,
     max_conns: u64,
@@ -225,14 +241,11 @@ impl Parent {
             let t = self.totals(sup);
             peak = peak.max(t.stats.conns);
             while let Some(m) = milestones.crossed(peak) {
-                export::milestone(
-                    self.out,
-                    &Milestone {
-                        conns: m,
-                        elapsed_s: started.elapsed().as_secs_f64(),
-                        rss_bytes: t.rss.now,
-                    },
-                );
+                self.out.emit(&Line::Milestone(&Milestone {
+                    conns: m,
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                    rss_bytes: t.rss.now,
+                }));
             }
             let now = Instant::now();
             let Some(dt) = ticker.due(now) else { continue };
@@ -257,12 +270,19 @@ impl Parent {
                 worker_min: Some(t.min_conns),
                 worker_max: Some(t.max_conns),
             };
-            export::tick(self.out, &tick);
-            crate::metrics::publish(&t.stats, &tick, &tcp);
+            let figures = Figures {
+                stats: t.stats,
+                tick: tick.clone(),
+                tcp,
+            };
+            self.out.emit(&Line::Tick {
+                tick: &tick,
+                figures: &figures,
+            });
             last = (t.stats.accepted, t.stats.closed);
         }
         for (i, pid, exit) in sup.stop_all(STOP_GRACE) {
-            warn(&format!("worker {i} (pid {pid}) {exit} while stopping"));
+            log::warn!("worker {i} (pid {pid}) {exit} while stopping");
         }
         let t = self.totals(sup);
         let summary = Summary::new(
@@ -282,7 +302,7 @@ impl Parent {
         );
         match failure {
             Some(e) => {
-                export::summary(self.out, &summary);
+                self.out.emit(&Line::Summary(&summary));
                 Err(e)
             }
             None => Ok(summary),
@@ -308,16 +328,15 @@ impl Parent {
             }
             self.retired.merge(&e.last.stats.retired());
             let lost = e.last.stats.conns;
-            export::worker_exit(
-                self.out,
-                &WorkerExit {
-                    worker: e.index,
-                    pid: e.pid,
-                    how: e.exit.to_string(),
-                    connections_lost: lost,
-                    replaced: e.outcome == Outcome::Restarted,
-                },
-            );
+            let exit = WorkerExit {
+                worker: e.index,
+                pid: e.pid,
+                how: e.exit.to_string(),
+                connections_lost: lost,
+                replaced: e.outcome == Outcome::Restarted,
+            };
+            self.out.emit(&Line::WorkerExit(&exit));
+            log::warn!("{}", worker_exit_warning(&exit));
             if let Outcome::GaveUp { deaths } = e.outcome {
                 sup.board().clear(e.index);
                 return Err(Error::WorkerGaveUp {

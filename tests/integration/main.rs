@@ -7,6 +7,7 @@
 //! - `shards`: `--shard`, `--start-at` and `--metrics`, the page read back against the summaries.
 //! - `tun`: the TUN engine, each test in its own network namespace.
 //! - `usage`: bad command lines and unreachable targets.
+//! - `engines`: every engine `--list-engines` names, over the same small plan.
 //! - `contract`: the README's output contract, field for field, on both binaries.
 //! - `check`: `--check`, the limits table for -n N, on both binaries.
 //! - `cluster`: `make cluster` at a small size: deploy/k8s's commands summed by a real Prometheus.
@@ -18,6 +19,7 @@ mod check;
 mod client;
 mod cluster;
 mod contract;
+mod engines;
 mod lab;
 mod scale;
 mod server;

@@ -18,11 +18,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use c10m_kernel::pid;
+use c10m_kernel::pid::ProcStat;
 use c10m_kernel::sockstat;
 use c10m_sys::mem;
 use c10m_sys::process::{self, SIGKILL, SIGTERM};
 use c10m_sys::socket;
-use pid::ProcStat;
 use serde_json::Value;
 
 /// Tests that open many sockets hold this exclusively ([`exclusive`]) so that nothing else runs

@@ -4,46 +4,45 @@
 //! payloads and their checking, the stats, the output) is shared and lives in
 //! [`crate::driver`] and the modes; an engine only moves bytes. It owns its own per-connection
 //! resources (a socket per slot for [`socket`]) and reports what happened through a
-//! [`Handler`], which the driver implements. A new engine is one module here plus a variant of
-//! [`Kind`].
+//! [`Handler`], which the driver implements.
+//!
+//! # What an engine can do
+//! Each engine says what it can do in a [`Caps`]: a kernel socket per connection or not (so
+//! whether the port range and the descriptor limits bind), where its source addresses come from,
+//! how many exchanges it keeps in flight, which modes and handshakes it runs, whether it speaks
+//! IPv6 or reaches loopback targets, the privilege it needs. The plan, the modes, `--check` and
+//! the output ask those, never the engine's name.
+//!
+//! # Adding an engine
+//! 1. A module here with a type that implements [`Engine`] (and so [`Io`]), and a unit struct
+//!    that implements [`Backend`]: its name for `--engine`, its [`Caps`], and `build`, which
+//!    makes the engine for one process of a plan.
+//! 2. One line in [`registry::ENGINES`].
+//!
+//! `--engine` then takes its name, `--list-engines` shows it, and the integration test that runs
+//! every registered engine over the same small plan runs it too.
 //!
 //! Offsets: the driver tells [`Io::write`] where in the connection's stream the bytes start and
 //! how much of the echo it has taken, and an engine that knows stream offsets of its own (one
 //! that speaks TCP itself, [`tun`]) passes the offset of arriving bytes to [`Handler::on_data`].
 //! The socket engine ignores the first and passes `None`: the kernel keeps the sequence numbers.
 
-pub mod socket;
-pub mod tun;
+pub(crate) mod registry;
+pub(crate) mod socket;
+pub(crate) mod tun;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-/// The engines there are (`--engine`).
-#[derive(
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A kernel socket per connection (connect(2), epoll through mio).
-    #[default]
-    Socket,
-    /// TCP spoken by the client itself through a TUN device: no kernel socket on the client's
-    /// side, 16 bytes per connection.
-    Tun,
-}
+use crate::config::{Caps, Options, Part};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::stats::WireCounts;
 
 /// How a connect ended at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opened {
+pub(crate) enum Opened {
     /// The handshake is under way: [`Handler::on_connected`] or
     /// [`Handler::on_connect_failed`] follows.
     InProgress,
@@ -54,14 +53,14 @@ pub enum Opened {
 /// A connect that failed before any packet: the errno and the call that returned it (the errno
 /// alone does not always say: EADDRINUSE comes from bind(), EADDRNOTAVAIL from connect()).
 #[derive(Debug)]
-pub struct OpenError {
+pub(crate) struct OpenError {
     pub step: &'static str,
     pub error: io::Error,
 }
 
 /// How to end a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseHow {
+pub(crate) enum CloseHow {
     /// close(): a FIN; whoever closes first holds the TIME_WAIT.
     Fin,
     /// A reset (SO_LINGER 0 for a socket): no TIME_WAIT anywhere.
@@ -69,7 +68,7 @@ pub enum CloseHow {
 }
 
 /// What the driver may do to connections, from inside an engine's [`Engine::poll`] too.
-pub trait Io {
+pub(crate) trait Io {
     /// Starts connection `slot` to `dst`, from `src` if given.
     fn open(
         &mut self,
@@ -88,7 +87,7 @@ pub trait Io {
 }
 
 /// What an engine reports.
-pub trait Handler {
+pub(crate) trait Handler {
     /// Whether `slot` is waiting for its handshake.
     fn connecting(&self, slot: u32) -> bool;
     /// For an engine that keeps the sequence numbers itself: how far the stream of an open
@@ -107,61 +106,27 @@ pub trait Handler {
 }
 
 /// An engine: [`Io`], plus a way to wait for what happens.
-pub trait Engine: Io {
+pub(crate) trait Engine: Io {
     /// Waits up to `timeout` for events and reports them all to `h`.
     fn poll(&mut self, timeout: Duration, h: &mut dyn Handler) -> io::Result<()>;
 
     /// Every connect of the ramp has ended: memory kept for handshakes in flight may go.
     fn ramp_done(&mut self) {}
-}
 
-/// Either engine, chosen at run time: the modes take one type.
-pub enum AnyEngine {
-    Socket(socket::SocketEngine),
-    /// Boxed: one per process, and the socket engine stays small.
-    Tun(Box<tun::TunEngine>),
-}
-
-impl Io for AnyEngine {
-    fn open(
-        &mut self,
-        slot: u32,
-        dst: SocketAddr,
-        src: Option<IpAddr>,
-    ) -> Result<Opened, OpenError> {
-        match self {
-            AnyEngine::Socket(e) => e.open(slot, dst, src),
-            AnyEngine::Tun(e) => e.open(slot, dst, src),
-        }
-    }
-
-    fn write(&mut self, slot: u32, offset: u32, recv: u32, data: &[u8]) -> io::Result<usize> {
-        match self {
-            AnyEngine::Socket(e) => e.write(slot, offset, recv, data),
-            AnyEngine::Tun(e) => e.write(slot, offset, recv, data),
-        }
-    }
-
-    fn close(&mut self, slot: u32, how: CloseHow, sent: u32, recv: u32) {
-        match self {
-            AnyEngine::Socket(e) => e.close(slot, how, sent, recv),
-            AnyEngine::Tun(e) => e.close(slot, how, sent, recv),
-        }
+    /// What happened on the wire, for an engine that speaks TCP itself (zeros for one whose
+    /// kernel does: its counters are the machine's, in /proc/net/snmp).
+    fn wire(&self) -> WireCounts {
+        WireCounts::default()
     }
 }
 
-impl Engine for AnyEngine {
-    fn poll(&mut self, timeout: Duration, h: &mut dyn Handler) -> io::Result<()> {
-        match self {
-            AnyEngine::Socket(e) => e.poll(timeout, h),
-            AnyEngine::Tun(e) => e.poll(timeout, h),
-        }
-    }
+/// An engine as `--engine` names it: what it can do, and how to make one.
+pub(crate) trait Backend: Sync {
+    /// Its name for `--engine`.
+    fn name(&self) -> &'static str;
 
-    fn ramp_done(&mut self) {
-        match self {
-            AnyEngine::Socket(e) => e.ramp_done(),
-            AnyEngine::Tun(e) => e.ramp_done(),
-        }
-    }
+    fn caps(&self) -> Caps;
+
+    /// The engine of process `part` of `plan`.
+    fn build(&self, opts: &Options, plan: &Plan, part: Part) -> Result<Box<dyn Engine>, Error>;
 }

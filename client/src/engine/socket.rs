@@ -15,7 +15,7 @@
 //! # Binding a source
 //! With a source address the socket is bound first with `IP_BIND_ADDRESS_NO_PORT` (unless
 //! `--plain-bind`), so the port is chosen at connect() time and only has to be unique per
-//! 4-tuple ([`socket::connect_nonblocking`]).
+//! 4-tuple ([`c10m_sys::sys::connect_nonblocking`]).
 
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
@@ -25,21 +25,61 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use super::{CloseHow, Engine, Handler, Io, OpenError, Opened};
-use c10m_sys::socket;
+use c10m_sys::socket as sys;
+
+use super::{Backend, CloseHow, Engine, Handler, Io, OpenError, Opened};
+use crate::config::{Caps, Mode, Options, Part, Sources};
+use crate::error::Error;
+use crate::plan::Plan;
 
 const BUF: usize = 64 * 1024;
 
-/// How the engine opens its sockets.
-#[derive(Debug, Clone, Copy)]
-pub struct SocketOpts {
-    /// IP_BIND_ADDRESS_NO_PORT when binding a source (not `--plain-bind`).
-    pub bind_no_port: bool,
-    /// TCP_NODELAY on every connected socket, so a small ping or request leaves at once.
-    pub nodelay: bool,
+/// `--engine socket`, the default.
+pub(crate) struct Socket;
+
+impl Backend for Socket {
+    fn name(&self) -> &'static str {
+        "socket"
+    }
+
+    fn caps(&self) -> Caps {
+        Caps {
+            about: "a kernel socket per connection",
+            kernel_socket: true,
+            sources: Sources::Kernel,
+            max_in_flight: None,
+            requests: true,
+            half_open: false,
+            loopback_targets: true,
+            ipv6: true,
+            net_admin: false,
+        }
+    }
+
+    fn build(&self, opts: &Options, plan: &Plan, part: Part) -> Result<Box<dyn Engine>, Error> {
+        let socket_opts = SocketOpts {
+            bind_no_port: !opts.plain_bind,
+            nodelay: opts.mode != Mode::Hold || opts.ping_interval.is_some(),
+        };
+        let capacity = part
+            .count(plan.connections)
+            .min(plan.fd_room.max(1))
+            .min(1 << 24) as usize;
+        let engine = SocketEngine::new(socket_opts, capacity).map_err(Error::Poll)?;
+        Ok(Box::new(engine))
+    }
 }
 
-pub struct SocketEngine {
+/// How the engine opens its sockets.
+#[derive(Debug, Clone, Copy)]
+struct SocketOpts {
+    /// IP_BIND_ADDRESS_NO_PORT when binding a source (not `--plain-bind`).
+    bind_no_port: bool,
+    /// TCP_NODELAY on every connected socket, so a small ping or request leaves at once.
+    nodelay: bool,
+}
+
+struct SocketEngine {
     poll: Poll,
     events: Events,
     by_slot: Vec<Option<TcpStream>>,
@@ -57,7 +97,7 @@ struct Streams<'a> {
 
 impl SocketEngine {
     /// An engine with room for `capacity` sockets before its table grows.
-    pub fn new(opts: SocketOpts, capacity: usize) -> io::Result<SocketEngine> {
+    fn new(opts: SocketOpts, capacity: usize) -> io::Result<SocketEngine> {
         let poll = Poll::new()?;
         let mut buf = vec![0u8; BUF].into_boxed_slice();
         buf.fill(1); // touched now, so it counts in the start-up RSS, not per connection
@@ -87,7 +127,7 @@ impl Streams<'_> {
     fn connected(&mut self, slot: u32) {
         if self.opts.nodelay {
             if let Some(s) = self.get(slot) {
-                let _ = socket::set_nodelay(s.as_fd());
+                let _ = sys::set_nodelay(s.as_fd());
             }
         }
     }
@@ -140,16 +180,15 @@ impl Io for Streams<'_> {
         dst: SocketAddr,
         src: Option<IpAddr>,
     ) -> Result<Opened, OpenError> {
-        let c = socket::connect_nonblocking(dst, src, self.opts.bind_no_port).map_err(|e| {
-            OpenError {
+        let c =
+            sys::connect_nonblocking(dst, src, self.opts.bind_no_port).map_err(|e| OpenError {
                 step: match e.step {
-                    socket::ConnectStep::Socket => "socket()",
-                    socket::ConnectStep::Bind => "bind()",
-                    socket::ConnectStep::Connect => "connect()",
+                    sys::ConnectStep::Socket => "socket()",
+                    sys::ConnectStep::Bind => "bind()",
+                    sys::ConnectStep::Connect => "connect()",
                 },
                 error: e.error,
-            }
-        })?;
+            })?;
         let mut stream = TcpStream::from_std(c.stream);
         self.registry
             .register(
@@ -178,7 +217,7 @@ impl Io for Streams<'_> {
         let Some(stream) = self.get(slot) else {
             return Err(io::ErrorKind::NotConnected.into());
         };
-        c10m_sys::socket::write_some(stream, data)
+        sys::write_some(stream, data)
     }
 
     fn close(&mut self, slot: u32, how: CloseHow, _sent: u32, _recv: u32) {
@@ -186,7 +225,7 @@ impl Io for Streams<'_> {
             return;
         };
         if how == CloseHow::Rst {
-            let _ = socket::set_linger_zero(stream.as_fd());
+            let _ = sys::set_linger_zero(stream.as_fd());
         }
         drop(stream); // close(2) also removes it from the epoll set
     }

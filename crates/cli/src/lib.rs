@@ -49,7 +49,7 @@ pub fn parse_interval_or_zero(s: &str) -> Result<Duration, String> {
 
 /// Parses the command line with clap, then validates it with `validate`: the config, or the exit
 /// code to return at once (after printing help, the version, or what was wrong).
-pub fn config<P, C, E>(prog: &str, validate: impl FnOnce(P) -> Result<C, E>) -> Result<C, ExitCode>
+pub fn config<P, C, E>(validate: impl FnOnce(P) -> Result<C, E>) -> Result<C, ExitCode>
 where
     P: clap::Parser,
     E: std::fmt::Display,
@@ -63,20 +63,35 @@ where
         }
     })?;
     validate(parsed).map_err(|msg| {
-        eprintln!("{prog}: error: {msg}");
+        log::error!("{msg}");
         ExitCode::from(2)
     })
 }
 
-/// `PROG: error: E` on stderr, exit status 1: a run-time failure.
-pub fn fatal(prog: &str, e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("{prog}: error: {e}");
+/// A run-time failure: said on stderr, exit status 1.
+pub fn fatal(e: &dyn std::fmt::Display) -> ExitCode {
+    log::error!("{e}");
     ExitCode::from(1)
 }
 
-/// Sets up `log` from RUST_LOG, warnings and errors by default.
-pub fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+/// Sets up `log` for binary `prog`: warnings and errors by default, more with `RUST_LOG`
+/// (`RUST_LOG=debug`, or `RUST_LOG=c10m_client::hold=trace` for one module). Warnings and errors
+/// read `PROG: warning: ...` and `PROG: error: ...`; other levels name their module.
+pub fn init_logging(prog: &'static str) {
+    use std::io::Write;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(move |buf, r| match r.level() {
+            log::Level::Error => writeln!(buf, "{prog}: error: {}", r.args()),
+            log::Level::Warn => writeln!(buf, "{prog}: warning: {}", r.args()),
+            level => writeln!(
+                buf,
+                "{prog}: {}: [{}] {}",
+                level.as_str().to_lowercase(),
+                r.target(),
+                r.args()
+            ),
+        })
+        .init();
 }
 
 /// A size in bytes: `1073741824`, or with a suffix `K`, `M`, `G`, `T` (powers of 1024, with or

@@ -2,8 +2,7 @@
 //! a churn rate (C1-C3), `tcp_tw_reuse` (C3, C4), conntrack.
 
 use super::row::{plural, Row, Unit};
-use super::server::Procs;
-use super::shared::{conntrack_row, epoll_row, fd_row, file_max_row, memory_row, Spread};
+use super::shared::{conntrack_row, epoll_row, fd_row, file_max_row, memory_row, Procs, Spread};
 use super::{Facts, CLIENT_USER_BYTES_PER_CONN, DEFAULT_TW_REUSE_DELAY_MS, TIME_WAIT_SECS};
 use c10m_report::fmt::thousands;
 
@@ -34,8 +33,11 @@ pub struct ClientAsk {
     pub close: Close,
 }
 
-/// How the client closes each short connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the client closes each short connection (`--close`).
+#[derive(
+    clap::ValueEnum, serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Close {
     /// close() first: the TIME_WAIT is the client's.
     Fin,

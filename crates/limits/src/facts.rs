@@ -96,9 +96,9 @@ impl Facts {
     }
 
     /// [`Facts::read`] for `--check`: on failure, the message and exit status 1.
-    pub fn read_for_check(prog: &str) -> Result<Facts, std::process::ExitCode> {
+    pub fn read_for_check() -> Result<Facts, std::process::ExitCode> {
         Facts::read().map_err(|e| {
-            eprintln!("{prog}: error: cannot read RLIMIT_NOFILE: {e}");
+            log::error!("cannot read RLIMIT_NOFILE: {e}");
             std::process::ExitCode::from(1)
         })
     }

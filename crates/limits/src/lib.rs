@@ -50,7 +50,8 @@ pub use client::{client_rows, ClientAsk, Close};
 pub use facts::{Conntrack, Facts};
 pub use render::{print, render, table_lines, verdict_line, CheckJson};
 pub use row::{first_binding, Row, Unit};
-pub use server::{server_rows, Procs, ServerAsk};
+pub use server::{server_rows, ServerAsk};
+pub use shared::Procs;
 pub use tun::{tun_client_rows, TUN_CLIENT_BYTES_PER_CONN};
 
 /// Kernel slab per idle connection **pair** on loopback (two sockets: TCP, sock_inode_cache,
@@ -78,7 +79,7 @@ pub(crate) mod fixtures {
     use c10m_kernel::sysctl::{PortRange, TcpMem};
 
     /// This machine's shape: root without CAP_SYS_RESOURCE, hard limit 20,000, 24 GiB.
-    pub fn facts() -> Facts {
+    pub(crate) fn facts() -> Facts {
         Facts {
             nofile_soft: 20_000,
             nofile_hard: 20_000,
@@ -111,7 +112,7 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn server(n: u64, workers: Procs) -> ServerAsk {
+    pub(crate) fn server(n: u64, workers: Procs) -> ServerAsk {
         ServerAsk {
             connections: n,
             workers,
@@ -123,7 +124,7 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn client(n: u64) -> ClientAsk {
+    pub(crate) fn client(n: u64) -> ClientAsk {
         ClientAsk {
             connections: n,
             processes: None,
@@ -139,7 +140,7 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn row<'a>(rows: &'a [Row], key: &str) -> &'a Row {
+    pub(crate) fn row<'a>(rows: &'a [Row], key: &str) -> &'a Row {
         rows.iter().find(|r| r.key == key).expect(key)
     }
 }

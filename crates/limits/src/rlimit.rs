@@ -76,6 +76,7 @@ impl NofileGrant {
 /// that to reach EMFILE quickly).
 pub fn raise_nofile(requested: Option<u64>) -> io::Result<NofileGrant> {
     let (soft, hard) = nofile::get()?;
+    log::debug!("RLIMIT_NOFILE was soft {soft}, hard {hard}; asked for {requested:?}");
     let want = requested.unwrap_or(hard);
     if want <= hard {
         if want != soft {

@@ -2,17 +2,9 @@
 //! queues (C14), conntrack.
 
 use super::row::{Row, Unit};
-use super::shared::{conntrack_row, epoll_row, fd_row, file_max_row, memory_row, Spread};
+use super::shared::{conntrack_row, epoll_row, fd_row, file_max_row, memory_row, Procs, Spread};
 use super::{Facts, SERVER_USER_BYTES_PER_CONN};
 use c10m_report::fmt::{self, thousands};
-
-/// How many processes share the connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Procs {
-    Count(u64),
-    /// As many as the per-process fd limit needs (`--workers auto`).
-    Auto,
-}
 
 /// What `c10m-server --check` is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]

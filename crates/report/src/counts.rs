@@ -80,11 +80,6 @@ impl ErrnoCounts {
         }
     }
 
-    /// The kinds that happened, by name.
-    pub fn to_map(&self) -> BTreeMap<String, u64> {
-        self.iter().map(|(k, v)| (k.to_string(), v)).collect()
-    }
-
     /// `EADDRNOTAVAIL 12, EOF 1`, or `none`.
     pub fn text(&self) -> String {
         if self.is_empty() {

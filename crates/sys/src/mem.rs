@@ -42,7 +42,7 @@ pub fn clock_ticks() -> u64 {
 
 /// An anonymous `MAP_SHARED` mapping of `len` zeroed bytes: the same pages in this process and in
 /// every child forked after it ([`crate::shm`]).
-pub fn map_shared(len: usize) -> io::Result<*mut u8> {
+pub(crate) fn map_shared(len: usize) -> io::Result<*mut u8> {
     // SAFETY: an anonymous mapping with no address hint; the result is checked below.
     let p = unsafe {
         libc::mmap(
@@ -61,7 +61,7 @@ pub fn map_shared(len: usize) -> io::Result<*mut u8> {
 }
 
 /// Unmaps what [`map_shared`] returned.
-pub fn unmap_shared(ptr: *mut u8, len: usize) {
+pub(crate) fn unmap_shared(ptr: *mut u8, len: usize) {
     // SAFETY: callers pass exactly a mapping made by `map_shared` and hold no reference into it.
     unsafe { libc::munmap(ptr as *mut libc::c_void, len) };
 }

@@ -105,7 +105,7 @@ impl std::fmt::Display for Exit {
     }
 }
 
-pub fn signal_name(sig: i32) -> &'static str {
+pub(crate) fn signal_name(sig: i32) -> &'static str {
     match sig {
         libc::SIGKILL => "SIGKILL",
         libc::SIGTERM => "SIGTERM",

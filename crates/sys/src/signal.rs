@@ -2,15 +2,13 @@
 
 use std::io;
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cvt;
 
 static STOP: AtomicBool = AtomicBool::new(false);
-static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_stop_signal(sig: libc::c_int) {
-    STOP_SIGNAL.store(sig, Ordering::Relaxed);
+extern "C" fn on_stop_signal(_sig: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
@@ -35,14 +33,4 @@ pub fn install_stop_handler() -> io::Result<()> {
 /// True once SIGINT or SIGTERM has arrived.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::Relaxed)
-}
-
-/// The signal that asked us to stop (0 if none).
-pub fn stop_signal() -> i32 {
-    STOP_SIGNAL.load(Ordering::Relaxed)
-}
-
-/// Asks the loop to stop as if a signal had come (used when a run finishes by itself).
-pub fn request_stop() {
-    STOP.store(true, Ordering::Relaxed);
 }

@@ -11,43 +11,23 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// The first source port used: below are the ports a server might listen on.
-pub const FIRST_PORT: u16 = 1024;
+pub(crate) const FIRST_PORT: u16 = 1024;
 /// Ports per source address.
-pub const PORTS: u32 = 65536 - FIRST_PORT as u32;
+pub(crate) const PORTS: u32 = 65536 - FIRST_PORT as u32;
 /// The default client range, 198.19.0.0/16 (the benchmarking range, RFC 2544).
-pub const DEFAULT_BASE: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+pub(crate) const DEFAULT_BASE: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 /// Addresses in the default range, from 198.19.0.1 to 198.19.255.254.
-pub const DEFAULT_COUNT: u32 = 65534;
-
-/// The addresses `n` connections need, split over `processes` that each take whole addresses.
-pub fn addresses_needed(n: u64, processes: u64) -> u64 {
-    let per_process = n.div_ceil(processes.max(1));
-    per_process.div_ceil(u64::from(PORTS)) * processes.max(1)
-}
-
-/// `count` addresses of the default range.
-pub fn default_sources(count: u64) -> Vec<Ipv4Addr> {
-    default_sources_from(0, count)
-}
-
-/// `count` addresses of the default range from its `first`-th on (a shard's block), as many as
-/// the range has.
-pub fn default_sources_from(first: u64, count: u64) -> Vec<Ipv4Addr> {
-    let end = (first + count).min(u64::from(DEFAULT_COUNT)) as u32;
-    (first.min(u64::from(end)) as u32..end)
-        .map(|i| Ipv4Addr::from(u32::from(DEFAULT_BASE) + i))
-        .collect()
-}
+pub(crate) const DEFAULT_COUNT: u32 = 65534;
 
 /// One process's addresses and the slots they map to.
 #[derive(Debug, Clone)]
-pub struct Addrs {
+pub(crate) struct Addrs {
     sources: Vec<Ipv4Addr>,
     index: HashMap<Ipv4Addr, u32>,
 }
 
 impl Addrs {
-    pub fn new(sources: Vec<Ipv4Addr>) -> Addrs {
+    pub(crate) fn new(sources: Vec<Ipv4Addr>) -> Addrs {
         let index = sources
             .iter()
             .enumerate()
@@ -56,23 +36,23 @@ impl Addrs {
         Addrs { sources, index }
     }
 
-    pub fn sources(&self) -> &[Ipv4Addr] {
+    pub(crate) fn sources(&self) -> &[Ipv4Addr] {
         &self.sources
     }
 
     /// Slots these addresses have ports for.
-    pub fn capacity(&self) -> u64 {
+    pub(crate) fn capacity(&self) -> u64 {
         self.sources.len() as u64 * u64::from(PORTS)
     }
 
     /// Slot `slot`'s address and port; `None` past [`Addrs::capacity`].
-    pub fn of(&self, slot: u32) -> Option<(Ipv4Addr, u16)> {
+    pub(crate) fn of(&self, slot: u32) -> Option<(Ipv4Addr, u16)> {
         let ip = *self.sources.get((slot / PORTS) as usize)?;
         Some((ip, FIRST_PORT + (slot % PORTS) as u16))
     }
 
     /// The slot that owns `(ip, port)`, if these addresses have it.
-    pub fn slot(&self, ip: Ipv4Addr, port: u16) -> Option<u32> {
+    pub(crate) fn slot(&self, ip: Ipv4Addr, port: u16) -> Option<u32> {
         let i = *self.index.get(&ip)?;
         let p = port.checked_sub(FIRST_PORT)?;
         Some(i * PORTS + u32::from(p))
@@ -83,9 +63,15 @@ impl Addrs {
 mod tests {
     use super::*;
 
+    fn first(count: u32) -> Vec<Ipv4Addr> {
+        (0..count)
+            .map(|i| Ipv4Addr::from(u32::from(DEFAULT_BASE) + i))
+            .collect()
+    }
+
     #[test]
     fn slots_map_to_addresses_and_back() {
-        let a = Addrs::new(default_sources(2));
+        let a = Addrs::new(first(2));
         assert_eq!(a.capacity(), 129_024);
         assert_eq!(a.of(0), Some((Ipv4Addr::new(198, 19, 0, 1), 1024)));
         assert_eq!(a.of(64_511), Some((Ipv4Addr::new(198, 19, 0, 1), 65535)));
@@ -97,18 +83,5 @@ mod tests {
         }
         assert_eq!(a.slot(Ipv4Addr::new(198, 19, 0, 3), 2000), None);
         assert_eq!(a.slot(Ipv4Addr::new(198, 19, 0, 1), 80), None);
-    }
-
-    #[test]
-    fn whole_addresses_per_process() {
-        assert_eq!(addresses_needed(3_000_000, 1), 47);
-        assert_eq!(addresses_needed(3_000_000, 2), 48);
-        assert_eq!(addresses_needed(1, 1), 1);
-        assert_eq!(default_sources(3)[2], Ipv4Addr::new(198, 19, 0, 3));
-        assert_eq!(default_sources(1 << 20).len(), 65534);
-        assert_eq!(
-            *default_sources(65534).last().unwrap(),
-            Ipv4Addr::new(198, 19, 255, 254)
-        );
     }
 }

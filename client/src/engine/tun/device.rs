@@ -16,7 +16,7 @@ use c10m_sys::errno;
 use c10m_sys::tun::{self, Tun};
 
 /// Packets the kernel may queue for the reader.
-pub const TXQUEUELEN: u32 = 65_536;
+pub(super) const TXQUEUELEN: u32 = 65_536;
 
 /// Why the device could not be set up, with what to do.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ fn ip(args: &[&str]) -> Result<(), SetupError> {
 }
 
 /// Creates the device, brings it up with a long queue, and routes `sources` to it.
-pub fn create(sources: &[Ipv4Addr]) -> Result<Tun, SetupError> {
+pub(super) fn create(sources: &[Ipv4Addr]) -> Result<Tun, SetupError> {
     let dev = tun::open("c10m%d").map_err(|e| {
         SetupError(match e.raw_os_error() {
             Some(errno::EPERM) | Some(errno::EACCES) => format!(
@@ -64,6 +64,11 @@ pub fn create(sources: &[Ipv4Addr]) -> Result<Tun, SetupError> {
     for s in sources {
         ip(&["route", "add", &format!("{s}/32"), "dev", &dev.name])?;
     }
+    log::debug!(
+        "TUN device {} up, txqueuelen {TXQUEUELEN}, routes to {} source address(es)",
+        dev.name,
+        sources.len()
+    );
     Ok(dev)
 }
 

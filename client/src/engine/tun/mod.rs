@@ -26,10 +26,10 @@
 //!   process does not hold is answered with a RST (RFC 9293 3.10.7.1), so a server is never
 //!   left with connections nobody answers for.
 
-pub mod addrs;
-pub mod device;
-pub mod packet;
-pub mod retry;
+mod addrs;
+mod device;
+mod packet;
+mod retry;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -40,12 +40,16 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use c10m_sys::errno;
-use c10m_sys::tun::Tun;
+use c10m_sys::tun::Tun as Device;
 
 use self::addrs::Addrs;
 use self::packet::{Segment, ACK, FIN, MAX_PACKET, MAX_PAYLOAD, PSH, RST, SYN};
 use self::retry::Retries;
-use super::{CloseHow, Engine, Handler, Io, OpenError, Opened};
+use super::{Backend, CloseHow, Engine, Handler, Io, OpenError, Opened};
+use crate::config::{Caps, Handshake, Options, Part, Sources};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::stats::WireCounts;
 
 /// The receive window the client announces: it reads every echo at once.
 const WINDOW: u16 = 65_535;
@@ -54,30 +58,57 @@ const MSS: u16 = 1460;
 /// Packets read per call of [`Engine::poll`] before timers get their turn.
 const READS_PER_POLL: usize = 4096;
 
-/// What the engine counts besides the driver's counters.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct TunStats {
-    pub syns_retransmitted: u64,
-    pub duplicate_synacks: u64,
-    /// Resets sent for segments of connections this process does not hold.
-    pub stray_resets: u64,
-    /// Packets the device could not take (the write would have blocked).
-    pub dropped_writes: u64,
-}
+/// The most exchanges in flight at once in one process. Every echo comes back through the
+/// device's queue (txqueuelen 65,536 packets): more pings in flight than the client reads in
+/// time would queue for seconds and then be dropped, so pings wait for room instead.
+const PINGS_IN_FLIGHT: u64 = 16_384;
 
-/// How far a connection's handshake goes (`--handshake`).
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Handshake {
-    /// SYN, SYN-ACK, ACK: an established connection.
-    #[default]
-    Full,
-    /// SYN and the server's SYN-ACK only: a half-open request on the server's side.
-    None,
+/// `--engine tun`.
+pub(crate) struct Tun;
+
+impl Backend for Tun {
+    fn name(&self) -> &'static str {
+        "tun"
+    }
+
+    fn caps(&self) -> Caps {
+        Caps {
+            about: "TCP spoken through a TUN device (no kernel socket on this side)",
+            kernel_socket: false,
+            sources: Sources::Own {
+                first: addrs::DEFAULT_BASE,
+                count: addrs::DEFAULT_COUNT,
+                ports: addrs::PORTS,
+                range: "198.19.0.0/16",
+            },
+            max_in_flight: Some(PINGS_IN_FLIGHT),
+            requests: false,
+            half_open: true,
+            loopback_targets: false,
+            ipv6: false,
+            net_admin: true,
+        }
+    }
+
+    fn build(&self, opts: &Options, plan: &Plan, part: Part) -> Result<Box<dyn Engine>, Error> {
+        let mine = plan
+            .sources_of(part)
+            .iter()
+            .filter_map(|s| match s {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let capacity = part.count(plan.connections) as usize;
+        let engine =
+            TunEngine::new(mine, &plan.targets, capacity, opts.handshake).map_err(Error::Tun)?;
+        Ok(Box::new(engine))
+    }
 }
 
 /// The wire side: everything a [`Handler`] may act on while the engine walks its packets.
 struct Wire {
-    dev: Tun,
+    dev: Device,
     addrs: Addrs,
     targets: Vec<SocketAddrV4>,
     /// Target index per slot, when there is more than one target.
@@ -87,11 +118,11 @@ struct Wire {
     salt: u32,
     retries: Retries,
     out: Box<[u8]>,
-    stats: TunStats,
+    stats: WireCounts,
     handshake: Handshake,
 }
 
-pub struct TunEngine {
+struct TunEngine {
     wire: Wire,
     poll: Poll,
     events: Events,
@@ -102,7 +133,7 @@ pub struct TunEngine {
 
 impl TunEngine {
     /// An engine for `capacity` slots from `sources` (one per 64,512 slots) to `targets`.
-    pub fn new(
+    fn new(
         sources: Vec<Ipv4Addr>,
         targets: &[SocketAddr],
         capacity: usize,
@@ -112,7 +143,7 @@ impl TunEngine {
         if (capacity as u64) > addrs.capacity() {
             return Err(io::Error::other(format!(
                 "{capacity} connections need {} source addresses; this process has {}",
-                addrs::addresses_needed(capacity as u64, 1),
+                (capacity as u64).div_ceil(u64::from(addrs::PORTS)),
                 addrs.sources().len()
             )));
         }
@@ -152,7 +183,7 @@ impl TunEngine {
                 salt,
                 retries: Retries::default(),
                 out: vec![0u8; MAX_PACKET].into_boxed_slice(),
-                stats: TunStats::default(),
+                stats: WireCounts::default(),
                 handshake,
             },
             poll,
@@ -160,15 +191,6 @@ impl TunEngine {
             buf,
             more: false,
         })
-    }
-
-    pub fn stats(&self) -> TunStats {
-        self.wire.stats
-    }
-
-    /// The device's name (`c10m0`, ...).
-    pub fn device(&self) -> &str {
-        &self.wire.dev.name
     }
 }
 
@@ -334,7 +356,7 @@ impl Wire {
     /// SYNs due again.
     fn retransmit(&mut self, now: Instant, h: &mut dyn Handler) {
         while let Some((slot, attempt)) = self.retries.due(now, |s| h.connecting(s)) {
-            self.stats.syns_retransmitted += 1;
+            self.stats.retransmitted += 1;
             if self.syn(slot).is_ok() {
                 self.retries.sent(slot, attempt, now);
             }
@@ -443,5 +465,9 @@ impl Engine for TunEngine {
 
     fn ramp_done(&mut self) {
         self.wire.retries.shrink();
+    }
+
+    fn wire(&self) -> WireCounts {
+        self.wire.stats
     }
 }

@@ -8,26 +8,23 @@
 //! complement of the ones' complement sum. The kernel fills in the checksums of what it sends
 //! to a device that offers no checksum offload, as a TUN device does by default, so the packets
 //! read back are complete too.
-//!
-//! Sequence numbers are 32-bit and wrap (RFC 9293 3.4): "a before b" is the sign of the wrapping
-//! difference, never a plain comparison ([`seq_before`]).
 
 use std::net::Ipv4Addr;
 
-pub const IP_HEADER: usize = 20;
-pub const TCP_HEADER: usize = 20;
+pub(super) const IP_HEADER: usize = 20;
+pub(super) const TCP_HEADER: usize = 20;
 /// The MSS option a SYN carries.
 const MSS_OPTION: usize = 4;
 /// Room for the largest packet the engine builds.
-pub const MAX_PACKET: usize = IP_HEADER + TCP_HEADER + MSS_OPTION + MAX_PAYLOAD;
+pub(super) const MAX_PACKET: usize = IP_HEADER + TCP_HEADER + MSS_OPTION + MAX_PAYLOAD;
 /// The most payload one segment carries: the MSS of a 1500-byte MTU.
-pub const MAX_PAYLOAD: usize = 1460;
+pub(super) const MAX_PAYLOAD: usize = 1460;
 
-pub const FIN: u8 = 0x01;
-pub const SYN: u8 = 0x02;
-pub const RST: u8 = 0x04;
-pub const PSH: u8 = 0x08;
-pub const ACK: u8 = 0x10;
+pub(super) const FIN: u8 = 0x01;
+pub(super) const SYN: u8 = 0x02;
+pub(super) const RST: u8 = 0x04;
+pub(super) const PSH: u8 = 0x08;
+pub(super) const ACK: u8 = 0x10;
 
 const PROTO_TCP: u8 = 6;
 const DONT_FRAGMENT: u16 = 0x4000;
@@ -35,7 +32,7 @@ const TTL: u8 = 64;
 
 /// One segment to send, or one that arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment<'a> {
+pub(super) struct Segment<'a> {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub sport: u16,
@@ -50,12 +47,12 @@ pub struct Segment<'a> {
 }
 
 impl Segment<'_> {
-    pub fn has(&self, flags: u8) -> bool {
+    pub(super) fn has(&self, flags: u8) -> bool {
         self.flags & flags == flags
     }
 
     /// Sequence space the segment takes: its payload, plus one each for SYN and FIN.
-    pub fn seq_len(&self) -> u32 {
+    pub(super) fn seq_len(&self) -> u32 {
         self.payload.len() as u32 + u32::from(self.has(SYN)) + u32::from(self.has(FIN))
     }
 }
@@ -82,12 +79,12 @@ fn fold(mut sum: u32) -> u16 {
 
 /// The checksum of an IPv4 header (its checksum field counted as zero, or as it is: a valid
 /// header then sums to 0).
-pub fn ip_checksum(header: &[u8]) -> u16 {
+pub(super) fn ip_checksum(header: &[u8]) -> u16 {
     fold(sum16(0, header))
 }
 
 /// The TCP checksum of `tcp` (header and payload) between `src` and `dst`.
-pub fn tcp_checksum(src: Ipv4Addr, dst: Ipv4Addr, tcp: &[u8]) -> u16 {
+pub(super) fn tcp_checksum(src: Ipv4Addr, dst: Ipv4Addr, tcp: &[u8]) -> u16 {
     let mut sum = sum16(0, &src.octets());
     sum = sum16(sum, &dst.octets());
     sum += u32::from(PROTO_TCP) + tcp.len() as u32;
@@ -96,7 +93,7 @@ pub fn tcp_checksum(src: Ipv4Addr, dst: Ipv4Addr, tcp: &[u8]) -> u16 {
 
 /// Writes `s` as an IPv4 packet into `buf` and returns its length. `buf` must hold
 /// [`MAX_PACKET`]; a payload past [`MAX_PAYLOAD`] is a bug of the caller.
-pub fn build(buf: &mut [u8], s: &Segment<'_>) -> usize {
+pub(super) fn build(buf: &mut [u8], s: &Segment<'_>) -> usize {
     assert!(
         s.payload.len() <= MAX_PAYLOAD,
         "segment payload over the MSS"
@@ -140,7 +137,7 @@ pub fn build(buf: &mut [u8], s: &Segment<'_>) -> usize {
 
 /// Why a packet read from the device is not a TCP segment the engine takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reject {
+pub(super) enum Reject {
     /// Shorter than its headers say, or than an IPv4 + TCP header.
     Truncated,
     /// Not IPv4 (an IPv6 packet, say: the device gets those too when routed).
@@ -161,7 +158,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
 
 /// Parses an IPv4 packet holding a TCP segment. Checksums are not verified: the packets come
 /// from this machine's kernel, which computed them.
-pub fn parse(p: &[u8]) -> Result<Segment<'_>, Reject> {
+pub(super) fn parse(p: &[u8]) -> Result<Segment<'_>, Reject> {
     if p.len() < IP_HEADER + TCP_HEADER {
         return Err(Reject::Truncated);
     }
@@ -200,16 +197,6 @@ pub fn parse(p: &[u8]) -> Result<Segment<'_>, Reject> {
         mss,
         payload: &tcp[off..],
     })
-}
-
-/// Whether sequence number `a` comes before `b`, across the 2^32 wrap.
-pub fn seq_before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-
-/// How far `b` is past `a` in sequence space (negative when it is before).
-pub fn seq_diff(b: u32, a: u32) -> i32 {
-    b.wrapping_sub(a) as i32
 }
 
 #[cfg(test)]
@@ -311,14 +298,5 @@ mod tests {
         let mut long = SYN_FIXTURE;
         long[3] = 0x40; // total length past the buffer
         assert_eq!(parse(&long), Err(Reject::Truncated));
-    }
-
-    #[test]
-    fn sequence_numbers_compare_across_the_wrap() {
-        assert!(seq_before(0xffff_fff0, 0x10));
-        assert!(!seq_before(0x10, 0xffff_fff0));
-        assert!(seq_before(1, 2) && !seq_before(2, 2));
-        assert_eq!(seq_diff(0x10, 0xffff_fff0), 0x20);
-        assert_eq!(seq_diff(0xffff_fff0, 0x10), -0x20);
     }
 }

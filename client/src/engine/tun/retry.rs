@@ -12,20 +12,20 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// The first retransmission timeout.
-pub const RTO_INIT: Duration = Duration::from_secs(1);
+pub(super) const RTO_INIT: Duration = Duration::from_secs(1);
 /// The longest wait between two SYNs.
 const RTO_MAX: Duration = Duration::from_secs(60);
 
 /// SYNs to send again, by when.
 #[derive(Debug, Default)]
-pub struct Retries {
+pub(super) struct Retries {
     first: VecDeque<(Instant, u32)>,
     later: BinaryHeap<Reverse<(Instant, u32, u32)>>,
 }
 
 impl Retries {
     /// The SYN of `slot` went out (for the `attempt`-th time, 0 first) at `now`.
-    pub fn sent(&mut self, slot: u32, attempt: u32, now: Instant) {
+    pub(super) fn sent(&mut self, slot: u32, attempt: u32, now: Instant) {
         if attempt == 0 {
             return self.first.push_back((now + RTO_INIT, slot));
         }
@@ -34,7 +34,7 @@ impl Retries {
     }
 
     /// The earliest deadline queued (possibly a stale one: waking early is harmless).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         let a = self.first.front().map(|e| e.0);
         let b = self.later.peek().map(|Reverse((t, _, _))| *t);
         match (a, b) {
@@ -45,7 +45,11 @@ impl Retries {
 
     /// The next retry due at `now` for a slot still `connecting`: `(slot, attempt)`. Stale
     /// first-SYN entries at the front are dropped on the way.
-    pub fn due(&mut self, now: Instant, connecting: impl Fn(u32) -> bool) -> Option<(u32, u32)> {
+    pub(super) fn due(
+        &mut self,
+        now: Instant,
+        connecting: impl Fn(u32) -> bool,
+    ) -> Option<(u32, u32)> {
         while let Some(&(t, slot)) = self.first.front() {
             if !connecting(slot) {
                 self.first.pop_front();
@@ -70,16 +74,18 @@ impl Retries {
     }
 
     /// Drops every entry and gives their memory back: call once no handshake is in flight.
-    pub fn shrink(&mut self) {
+    pub(super) fn shrink(&mut self) {
         self.first = VecDeque::new();
         self.later = BinaryHeap::new();
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.first.len() + self.later.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

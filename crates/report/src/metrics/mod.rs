@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-pub use exposition::{parse, value, Sample, Snapshot, CONTENT_TYPE};
+pub use exposition::{Snapshot, CONTENT_TYPE};
 
 /// The loop's latest figures, copied in by the loop and out by the HTTP thread.
 #[derive(Debug)]
@@ -33,8 +33,14 @@ impl<T> Clone for Latest<T> {
     }
 }
 
+impl<T: Clone> Default for Latest<T> {
+    fn default() -> Self {
+        Latest::new()
+    }
+}
+
 impl<T: Clone> Latest<T> {
-    fn new() -> Latest<T> {
+    pub fn new() -> Latest<T> {
         Latest(Arc::new(Mutex::new(None)))
     }
 
@@ -172,42 +178,5 @@ impl Drop for MetricsServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// The process's one slot for its loop's figures, and the server that renders them: the
-/// binaries keep one of these in a `static`, so that any loop can [`Published::set`] into it.
-pub struct Published<T>(std::sync::OnceLock<Latest<T>>);
-
-impl<T: Clone + Send + 'static> Published<T> {
-    pub const fn new() -> Published<T> {
-        Published(std::sync::OnceLock::new())
-    }
-
-    /// Starts the server for `addr`, if given, and makes this the slot loops write to; until
-    /// the loop's first tick it shows `initial` (the figures at start: zeros).
-    pub fn start(
-        &self,
-        addr: Option<SocketAddr>,
-        render: fn(&T) -> Snapshot,
-        initial: T,
-    ) -> Result<Option<MetricsServer>, BindError> {
-        let Some(addr) = addr else { return Ok(None) };
-        let latest = self.0.get_or_init(Latest::new);
-        latest.set(&initial);
-        MetricsServer::start(addr, latest, render).map(Some)
-    }
-
-    /// Copies the loop's figures in; without `--metrics`, nothing.
-    pub fn set(&self, v: &T) {
-        if let Some(l) = self.0.get() {
-            l.set(v);
-        }
-    }
-}
-
-impl<T: Clone + Send + 'static> Default for Published<T> {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -1,28 +1,14 @@
-//! Text for people: live lines on stderr, the plan and the summary on stdout.
+//! The client's records as people read them: the plan and the summary for stdout, live lines
+//! and first failures for stderr (the caller picks the stream).
 
 use c10m_report::fmt;
-use c10m_report::output::stdout_line;
 
-use super::Line;
-use crate::cli::{Close, Mode};
-use crate::engine::tun::addrs as tun_addrs;
-use crate::engine::Kind;
-use crate::output::{
+use super::records::{
     Failure, RequestsStart, RequestsSummary, RequestsTick, Summary, Tick, EOF_MEANING,
 };
+use crate::config::{Close, Mode, Sources};
 use crate::plan::{Plan, Warning, KNEE_PERCENT};
-
-pub fn emit(line: Line<'_>) {
-    match line {
-        Line::Plan(p) => stdout_line(&plan(p)),
-        Line::Tick(t) => tick(t),
-        Line::Failure(f) => eprintln!("{}", failure(f)),
-        Line::Summary(s) => stdout_line(&summary(s)),
-        Line::RequestsStart(s, p) => stdout_line(&requests_start(s, p)),
-        Line::RequestsTick(t) => requests_tick(t),
-        Line::RequestsSummary(s) => stdout_line(&requests_summary(s)),
-    }
-}
+use crate::stats::WireCounts;
 
 fn warning(w: &Warning) -> String {
     match *w {
@@ -59,9 +45,9 @@ fn span<T: ToString>(addrs: &[T]) -> String {
     }
 }
 
-fn plan(p: &Plan) -> String {
-    if p.engine == Kind::Tun {
-        return tun_plan(p);
+pub(super) fn plan(p: &Plan) -> String {
+    if let Sources::Own { ports, range, .. } = p.engine.caps.sources {
+        return own_plan(p, ports, range);
     }
     let warnings = p.warnings();
     let src = if p.sources.is_empty() {
@@ -107,33 +93,32 @@ fn plan(p: &Plan) -> String {
     lines.join("\n")
 }
 
-/// The plan of `--engine tun`: no socket, so no port range or fd limit on this side.
-fn tun_plan(p: &Plan) -> String {
+/// The plan of an engine with addresses of its own: no socket, so no port range or fd limit on
+/// this side.
+fn own_plan(p: &Plan, ports: u32, range: &str) -> String {
     [
         format!(
-            "plan: {} connections, TCP spoken through a TUN device (no kernel socket on this side)",
-            fmt::thousands(p.connections)
+            "plan: {} connections, {}",
+            fmt::thousands(p.connections),
+            p.engine.caps.about
         ),
         format!("  targets   {}", span(&p.targets)),
         format!(
             "  sources   {}{} ({} ports each, routed to the device)",
             span(&p.sources),
             if p.sources_chosen {
-                ", from 198.19.0.0/16"
+                format!(", from {range}")
             } else {
-                ""
+                String::new()
             },
-            fmt::thousands(u64::from(tun_addrs::PORTS))
+            fmt::thousands(u64::from(ports))
         ),
-        format!(
-            "  processes {} (one TUN device and one fd each)",
-            p.processes
-        ),
+        format!("  processes {} (one device and one fd each)", p.processes),
     ]
     .join("\n")
 }
 
-fn failure(f: &Failure) -> String {
+pub(super) fn failure(f: &Failure) -> String {
     match (&f.step, &f.message) {
         (Some(step), Some(msg)) => format!("first {} from {step}: {msg}: {}", f.errno, f.meaning),
         _ if f.errno == "EOF" && f.meaning == EOF_MEANING => {
@@ -147,12 +132,12 @@ fn us(v: Option<u64>) -> String {
     v.map_or("-".into(), |v| v.to_string())
 }
 
-fn tick(t: &Tick) {
+pub(super) fn tick(t: &Tick) -> String {
     let rtt = match (t.rtt_p50_us, t.rtt_p99_us) {
         (Some(a), Some(b)) => format!(" | rtt p50 {a} us p99 {b} us"),
         _ => String::new(),
     };
-    eprintln!(
+    let mut line = format!(
         "[{:>6.1}s] established {}/{} | open {} | in flight {} | failed {} | {} connects{} | rss {}",
         t.elapsed_s,
         fmt::thousands(t.established),
@@ -165,11 +150,12 @@ fn tick(t: &Tick) {
         fmt::bytes(t.rss_bytes),
     );
     if let Some(knee) = t.knee {
-        eprintln!(
-            "          slow on purpose? one (source, destination) pair now holds more than ~{} ports ({KNEE_PERCENT}% of ip_local_port_range): the kernel's port search walks long runs of used ports on every connect(); add --source or --target addresses",
+        line.push_str(&format!(
+            "\n          slow on purpose? one (source, destination) pair now holds more than ~{} ports ({KNEE_PERCENT}% of ip_local_port_range): the kernel's port search walks long runs of used ports on every connect(); add --source or --target addresses",
             fmt::thousands(knee)
-        );
+        ));
     }
+    line
 }
 
 fn result(success: bool) -> String {
@@ -179,7 +165,7 @@ fn result(success: bool) -> String {
     )
 }
 
-fn summary(s: &Summary) -> String {
+pub(super) fn summary(s: &Summary) -> String {
     let mut lines = vec![
         "summary".to_string(),
         format!(
@@ -218,6 +204,9 @@ fn summary(s: &Summary) -> String {
         s.rss_bytes_per_conn
             .map_or(String::new(), |b| format!(" ({b:.1} bytes per connection)"))
     ));
+    if s.wire != WireCounts::default() {
+        lines.push(wire(&s.wire));
+    }
     if let Some(m) = &s.memory_guard {
         lines.push(format!(
             "  memory guard       stopped at {} connections: MemAvailable {} < {}; ~{} per connection, ~{} more would fit",
@@ -232,6 +221,16 @@ fn summary(s: &Summary) -> String {
     lines.join("\n")
 }
 
+fn wire(w: &WireCounts) -> String {
+    format!(
+        "  wire               {} segments sent again, {} duplicate SYN-ACKs, {} stray segments reset, {} packets the device dropped",
+        fmt::thousands(w.retransmitted),
+        fmt::thousands(w.duplicate_synacks),
+        fmt::thousands(w.stray_resets),
+        fmt::thousands(w.dropped_writes)
+    )
+}
+
 fn close_name(c: Close) -> &'static str {
     match c {
         Close::Fin => "fin",
@@ -240,7 +239,7 @@ fn close_name(c: Close) -> &'static str {
     }
 }
 
-fn requests_start(s: &RequestsStart, p: &Plan) -> String {
+pub(super) fn requests_start(s: &RequestsStart, p: &Plan) -> String {
     let rate = if s.rate == 0 {
         "as fast as possible".to_string()
     } else {
@@ -271,8 +270,8 @@ fn requests_start(s: &RequestsStart, p: &Plan) -> String {
     )
 }
 
-fn requests_tick(t: &RequestsTick) {
-    eprintln!(
+pub(super) fn requests_tick(t: &RequestsTick) -> String {
+    format!(
         "[{:>6.1}s] ok {} ({}) | failed {} | in flight {} | TIME_WAIT {} (client {}, server {}) | ports in use {}/{}",
         t.elapsed_s,
         fmt::thousands(t.requests_ok),
@@ -284,10 +283,10 @@ fn requests_tick(t: &RequestsTick) {
         fmt::thousands(t.tw_server),
         fmt::thousands(t.ports_in_use),
         fmt::thousands(t.ports),
-    );
+    )
 }
 
-fn requests_summary(s: &RequestsSummary) -> String {
+pub(super) fn requests_summary(s: &RequestsSummary) -> String {
     let mut lines = vec![
         "summary".to_string(),
         format!(

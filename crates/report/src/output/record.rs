@@ -1,59 +1,6 @@
-//! What both binaries share about output: the flags, and how a line reaches stdout.
-//!
-//! Each binary has an `export` module with one renderer per format (text, JSON lines); this
-//! module holds what those renderers have in common. Output goes out a line at a time and is
-//! flushed at once, so a script reading a pipe sees each tick when it happens, not when a buffer
-//! fills.
-
-use std::io::{self, Write};
+//! What every record shares: its JSON shape (`type` first) and how floats are written.
 
 use serde::Serialize;
-
-/// `--json` and `--quiet`, the same on both binaries.
-#[derive(clap::Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutputArgs {
-    /// JSON lines on stdout, one object per line with a `type` (the README's output contract);
-    /// the summary is the last line.
-    #[arg(long)]
-    pub json: bool,
-
-    /// No live lines: only the first lines and the summary.
-    #[arg(long)]
-    pub quiet: bool,
-}
-
-/// A line of output, as a binary's `export` module defines it: whether `--quiet` drops it, and
-/// how it renders in each format.
-pub trait Render {
-    /// A live line (ticks, milestones), which `--quiet` drops.
-    fn is_live(&self) -> bool;
-    /// The JSON line.
-    fn json(&self);
-    /// The text for people (stdout or stderr, as the line calls for).
-    fn text(&self);
-}
-
-/// Where and how lines are rendered: the output flags, applied to each [`Render`] line. A new
-/// format is one more flag here and one more method of [`Render`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Exporter(pub OutputArgs);
-
-impl Exporter {
-    pub fn emit(&self, line: impl Render) {
-        if self.0.quiet && line.is_live() {
-            return;
-        }
-        if self.0.json {
-            line.json();
-        } else {
-            line.text();
-        }
-    }
-
-    pub fn json(&self) -> bool {
-        self.0.json
-    }
-}
 
 /// A record with its `type` first: the shape of every `--json` line.
 #[derive(Serialize)]
@@ -64,24 +11,12 @@ pub struct Typed<'a, T: Serialize> {
     pub record: &'a T,
 }
 
-/// Writes one line to stdout and flushes it.
-pub fn stdout_line(s: &str) {
-    let mut out = io::stdout().lock();
-    let _ = writeln!(out, "{s}");
-    let _ = out.flush();
-}
-
-/// Writes `v` as one compact JSON line to stdout.
-pub fn json_line<T: Serialize + ?Sized>(v: &T) {
-    match serde_json::to_string(v) {
-        Ok(s) => stdout_line(&s),
-        Err(e) => log::error!("cannot render a JSON line: {e}"),
-    }
-}
-
-/// `PROG: warning: MSG` on stderr.
-pub fn warn(prog: &str, msg: &str) {
-    eprintln!("{prog}: warning: {msg}");
+/// `record` as one compact JSON object with `"type": kind` first.
+pub fn typed<T: Serialize>(kind: &'static str, record: &T) -> String {
+    serde_json::to_string(&Typed { kind, record }).unwrap_or_else(|e| {
+        log::error!("cannot render a {kind} record as JSON: {e}");
+        format!("{{\"type\":\"{kind}\"}}")
+    })
 }
 
 /// At most three decimals; finite only.

@@ -1,31 +1,27 @@
-//! Text for people: the start lines and the summary on stdout, live lines and milestones on
-//! stderr.
+//! The server's records as people read them: the start lines and the summary for stdout, live
+//! lines, milestones and worker exits for stderr (the caller picks the stream).
 
 use c10m_report::fmt;
-use c10m_report::output::stdout_line;
-use c10m_sys::errno;
+use c10m_sys::{errno, mem};
 
+use super::records::{Milestone, Start, StartWorkers, Summary, Tick, WorkerExit};
 use crate::accept::AcceptBlock;
-use crate::output::{Milestone, Start, StartWorkers, Summary, Tick, WorkerExit};
-use c10m_sys::mem;
 
-pub fn start(s: &Start) {
-    stdout_line(&format!(
-        "RLIMIT_NOFILE {} (hard {}): room for {} connections in this process ({} fds already open)",
+pub(super) fn start(s: &Start) -> String {
+    format!(
+        "RLIMIT_NOFILE {} (hard {}): room for {} connections in this process ({} fds already open)\n\
+         connection slot: {} bytes in a slab preallocated for {}; an idle connection owns nothing else in user space",
         s.fd_soft,
         s.fd_hard,
         fmt::thousands(s.room),
-        s.fds_base
-    ));
-    stdout_line(&format!(
-        "connection slot: {} bytes in a slab preallocated for {}; an idle connection owns nothing else in user space",
+        s.fds_base,
         s.slot_bytes,
         fmt::thousands(s.max_conns)
-    ));
+    )
 }
 
-pub fn start_workers(s: &StartWorkers) {
-    stdout_line(&format!(
+pub(super) fn start_workers(s: &StartWorkers) -> String {
+    format!(
         "{} workers ({}), each under RLIMIT_NOFILE {}: room for ~{} connections in all",
         s.workers,
         if s.listener == "reuseport" {
@@ -35,12 +31,12 @@ pub fn start_workers(s: &StartWorkers) {
         },
         fmt::thousands(s.fd_soft),
         fmt::thousands(s.room)
-    ));
+    )
 }
 
-pub fn worker_exit(w: &WorkerExit) {
-    eprintln!(
-        "c10m-server: worker {} (pid {}) {}; its {} connections are gone; {}",
+pub(super) fn worker_exit(w: &WorkerExit) -> String {
+    format!(
+        "worker {} (pid {}) {}; its {} connections are gone; {}",
         w.worker,
         w.pid,
         w.how,
@@ -50,7 +46,7 @@ pub fn worker_exit(w: &WorkerExit) {
         } else {
             "not replaced"
         }
-    );
+    )
 }
 
 fn block_text(b: AcceptBlock) -> String {
@@ -68,7 +64,7 @@ fn block_text(b: AcceptBlock) -> String {
     }
 }
 
-pub fn tick(t: &Tick) {
+pub(super) fn tick(t: &Tick) -> String {
     let per_conn = t
         .rss_per_conn
         .map(|b| format!(" ({:+.0} B/conn)", b))
@@ -103,7 +99,7 @@ pub fn tick(t: &Tick) {
             fmt::bytes(t.tcp_mem_pages * mem::page_size())
         ),
     ];
-    eprintln!("[{:>6.1}s] {}", t.elapsed_s, parts.join(" | "));
+    let mut line = format!("[{:>6.1}s] {}", t.elapsed_s, parts.join(" | "));
     if let Some(b) = t.blocked {
         let errs: Vec<String> = t
             .accept_errors
@@ -115,19 +111,20 @@ pub fn tick(t: &Tick) {
         } else {
             format!(" [{}]", errs.join(", "))
         };
-        eprintln!("          {}{}", block_text(b), errs);
+        line.push_str(&format!("\n          {}{}", block_text(b), errs));
     }
+    line
 }
 
-pub fn milestone(m: &Milestone) {
-    eprintln!(
+pub(super) fn milestone(m: &Milestone) -> String {
+    format!(
         "milestone: {} connections after {}",
         fmt::thousands(m.conns),
         fmt::duration_s(m.elapsed_s)
-    );
+    )
 }
 
-pub fn summary(s: &Summary) {
+pub(super) fn summary(s: &Summary) -> String {
     let per_conn = s
         .rss_bytes_per_conn_at_peak
         .map(|b| format!("{b:.1} bytes per connection at peak"))
@@ -160,5 +157,5 @@ pub fn summary(s: &Summary) {
             s.workers, s.worker_restarts
         ));
     }
-    stdout_line(&lines.join("\n"));
+    lines.join("\n")
 }

@@ -1,23 +1,20 @@
 //! The client's output records: one struct per kind of line, as scripts read them.
 //!
-//! These are the README's output contract. The `--json` exporter writes them as they are (with a
-//! `type` field first); the text exporter prints the same numbers for people; tests parse the
-//! JSON back into these structs. Each record is computed from the plain counters of
-//! [`crate::stats`] by a constructor here, so the loops never format anything.
+//! These are the README's output contract: `--json` writes them as they are (with a `type` field
+//! first), the text format prints the same numbers for people, tests parse the JSON back into
+//! these structs. Each record is computed from the plain counters of [`crate::stats`] by a
+//! constructor here, so the loops never format anything.
 
 use serde::{Deserialize, Serialize};
 
+use c10m_kernel::tcp_table::PortCensus;
 use c10m_report::counts::ErrnoCounts;
 use c10m_report::output::{opt_secs3, secs3};
-use tcp_table::PortCensus;
 
-use crate::cli::{Close, Mode};
-use crate::engine::Kind;
+use crate::config::{Close, Mode, Part};
 use crate::memguard::MemStop;
 use crate::plan::{Plan, Warning};
-use crate::shard::Shard;
-use crate::stats::Stats;
-use c10m_kernel::tcp_table;
+use crate::stats::{Stats, WireCounts};
 
 /// `plan`: how the connections spread, and what the plan foresees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,11 +30,11 @@ pub struct PlanLine {
     pub fd_soft: u64,
     pub fd_room: u64,
     pub processes: u64,
-    /// `socket` or `tun`.
-    pub engine: Kind,
+    /// The engine's name (`--engine`).
+    pub engine: String,
     pub warnings: Vec<Warning>,
     /// `--shard`: `{index, of}`, and `connections` is this shard's part (null: no shard).
-    pub shard: Option<Shard>,
+    pub shard: Option<Part>,
 }
 
 impl From<&Plan> for PlanLine {
@@ -54,7 +51,7 @@ impl From<&Plan> for PlanLine {
             fd_soft: p.fd_soft,
             fd_room: p.fd_room,
             processes: p.processes,
-            engine: p.engine,
+            engine: p.engine.name.to_string(),
             warnings: p.warnings(),
             shard: (!p.shard.is_whole()).then_some(p.shard),
         }
@@ -217,10 +214,13 @@ pub struct Summary {
     /// The memory guard stopped the ramp: what it saw (null: it did not).
     pub memory_guard: Option<MemStop>,
     /// `--shard` (null: none).
-    pub shard: Option<Shard>,
+    pub shard: Option<Part>,
     /// When the first connect went out, by the realtime clock (to compare shards' starts).
     #[serde(serialize_with = "opt_secs3")]
     pub ramp_started_unix_s: Option<f64>,
+    /// What an engine that speaks TCP itself saw on the wire (zeros for kernel sockets).
+    #[serde(default)]
+    pub wire: WireCounts,
     pub success: bool,
 }
 
@@ -264,6 +264,7 @@ impl Summary {
             memory_guard: i.memory_guard,
             shard: None,
             ramp_started_unix_s: None,
+            wire: st.wire,
             success,
         }
     }

@@ -5,47 +5,55 @@
 //! labels nothing itself: Prometheus adds `instance` per scrape target, and `sum()` over the
 //! shards is the whole plan.
 
-use std::net::SocketAddr;
-
-use c10m_report::metrics::{BindError, MetricsServer, Published, Snapshot};
-use sockstat::SockStat;
-
-use crate::shard::Shard;
-use crate::stats::Stats;
-use c10m_kernel::sockstat;
+use c10m_kernel::sockstat::SockStat;
+use c10m_report::metrics::Snapshot;
 use c10m_sys::mem;
 
-/// What a tick hands the metrics thread.
+use crate::config::Part;
+use crate::plan::Plan;
+use crate::stats::Stats;
+
+/// What a tick hands the live formats: the counters (all processes added up) and the rest of
+/// what a page shows.
 #[derive(Debug, Clone)]
 pub struct Figures {
-    pub stats: Stats,
-    pub extra: Extra,
+    pub(crate) stats: Stats,
+    pub(crate) extra: Extra,
 }
 
-static PUBLISHED: Published<Figures> = Published::new();
-
-/// `--metrics`: the HTTP thread, if asked for; `extra` as the run starts.
-pub fn start(addr: Option<SocketAddr>, extra: Extra) -> Result<Option<MetricsServer>, BindError> {
-    let zero = Figures {
-        stats: Stats::default(),
-        extra,
-    };
-    PUBLISHED.start(addr, |f| snapshot(&f.stats, &f.extra), zero)
+impl Figures {
+    /// The figures of a run of `plan`: `stats` added up over its processes, their resident
+    /// memory, and the namespace's sockstat.
+    pub(crate) fn of(stats: &Stats, plan: &Plan, rss_bytes: u64, tcp: SockStat) -> Figures {
+        Figures {
+            stats: *stats,
+            extra: Extra {
+                rss_bytes,
+                tcp,
+                shard: plan.shard,
+                processes: plan.processes,
+                fd_per_conn: plan.engine.caps.kernel_socket,
+            },
+        }
+    }
 }
 
 /// What a page shows besides the counters.
 #[derive(Debug, Clone, Copy)]
-pub struct Extra {
+pub(crate) struct Extra {
     pub rss_bytes: u64,
     pub tcp: SockStat,
-    pub shard: Shard,
+    pub shard: Part,
     /// Processes that hold the connections.
     pub processes: u64,
-    /// Descriptors the connections take: one each with the socket engine, none with tun.
+    /// Descriptors the connections take: one each for an engine with a kernel socket per
+    /// connection, none for one that speaks TCP itself.
     pub fd_per_conn: bool,
 }
 
-pub fn snapshot(st: &Stats, x: &Extra) -> Snapshot {
+/// The Prometheus page of `f`.
+pub(crate) fn page(f: &Figures) -> Snapshot {
+    let (st, x) = (&f.stats, &f.extra);
     let mut s = Snapshot::default();
     let fds = if x.fd_per_conn {
         st.open + st.connecting
@@ -121,12 +129,4 @@ pub fn snapshot(st: &Stats, x: &Extra) -> Snapshot {
     )
     .sockstat(&x.tcp, mem::page_size());
     s
-}
-
-/// Hands the tick's figures to the metrics thread, when `--metrics` is on.
-pub fn publish(st: &Stats, x: &Extra) {
-    PUBLISHED.set(&Figures {
-        stats: *st,
-        extra: *x,
-    });
 }

@@ -3,39 +3,24 @@
 //! The names are a contract (dashboards and `make cluster` query them): `c10m_server_connections`
 //! is what the server holds now, summed over its workers.
 
-use std::net::SocketAddr;
-
-use c10m_report::metrics::{BindError, MetricsServer, Published, Snapshot};
-use sockstat::SockStat;
-
-use crate::output::Tick;
-use crate::stats::Stats;
-use c10m_kernel::sockstat;
+use c10m_kernel::sockstat::SockStat;
+use c10m_report::metrics::Snapshot;
 use c10m_sys::mem;
+
+use super::records::Tick;
+use crate::stats::Stats;
 
 /// What a tick hands the metrics thread: `stats` added up over every worker, the line printed
 /// with it, and the namespace's sockstat.
 #[derive(Debug, Clone)]
 pub struct Figures {
-    pub stats: Stats,
-    pub tick: Tick,
-    pub tcp: SockStat,
-}
-
-static PUBLISHED: Published<Figures> = Published::new();
-
-/// `--metrics`: the HTTP thread, if asked for.
-pub fn start(addr: Option<SocketAddr>) -> Result<Option<MetricsServer>, BindError> {
-    let zero = Figures {
-        stats: Stats::default(),
-        tick: Tick::default(),
-        tcp: SockStat::default(),
-    };
-    PUBLISHED.start(addr, snapshot, zero)
+    pub(crate) stats: Stats,
+    pub(crate) tick: Tick,
+    pub(crate) tcp: SockStat,
 }
 
 /// The page for the latest tick's figures.
-pub fn snapshot(f: &Figures) -> Snapshot {
+pub(crate) fn page(f: &Figures) -> Snapshot {
     let (st, tick, tcp) = (&f.stats, &f.tick, &f.tcp);
     let page_size = mem::page_size();
     let mut s = Snapshot::default();
@@ -101,13 +86,4 @@ pub fn snapshot(f: &Figures) -> Snapshot {
     )
     .sockstat(tcp, page_size);
     s
-}
-
-/// Hands the tick's figures to the metrics thread, when `--metrics` is on.
-pub fn publish(st: &Stats, tick: &Tick, tcp: &SockStat) {
-    PUBLISHED.set(&Figures {
-        stats: *st,
-        tick: tick.clone(),
-        tcp: *tcp,
-    });
 }
