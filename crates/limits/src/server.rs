@@ -1,18 +1,11 @@
 //! The server's rules: fds, files, epoll, memory, socket buffers (`tcp_mem`), the two listen
 //! queues (C14), conntrack.
 
+use super::costs::SERVER_USER_BYTES_PER_CONN;
+use super::facts::Facts;
 use super::row::{Row, Unit};
-use super::shared::{conntrack_row, epoll_row, fd_row, file_max_row, memory_row, Spread};
-use super::{Facts, SERVER_USER_BYTES_PER_CONN};
+use super::shared::{conntrack_row, epoll_row, fd_row, file_max_row, memory_row, Procs, Spread};
 use c10m_report::fmt::{self, thousands};
-
-/// How many processes share the connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Procs {
-    Count(u64),
-    /// As many as the per-process fd limit needs (`--workers auto`).
-    Auto,
-}
 
 /// What `c10m-server --check` is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]

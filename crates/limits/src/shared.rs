@@ -2,13 +2,21 @@
 //! and conntrack. When both ends of each connection are on this machine (`ends` = 2), each
 //! connection counts twice against the machine-wide ones.
 
-use super::row::{plural, Row, Unit};
-use super::server::Procs;
-use super::{
-    Facts, CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR, KERNEL_BYTES_PER_SOCKET,
+use super::costs::{
+    CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR, KERNEL_BYTES_PER_SOCKET,
     SERVER_USER_BYTES_PER_CONN,
 };
+use super::facts::Facts;
+use super::row::{plural, Row, Unit};
 use c10m_report::fmt::{self, thousands};
+
+/// How many processes share the connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Procs {
+    Count(u64),
+    /// As many as the per-process fd limit needs (`--workers auto`).
+    Auto,
+}
 
 /// How one role spreads its connections over processes, for the fd row.
 pub(crate) struct Spread<'a> {
