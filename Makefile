@@ -1,13 +1,21 @@
 # c10m: `make demo` shows one process holding ~19,000 connections; `make test` runs the suite.
 CARGO ?= cargo
 BIN   := target/release
+# make install: PREFIX and DESTDIR as usual (DESTDIR stages the tree, for packagers).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+# What users run; each renders its own man page and completions (--generate KIND).
+BINS := c10m-server c10m-client
+GEN  := $(BIN)/generated
 
-.PHONY: all build setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
+.PHONY: all build generate install uninstall setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
 
 all: build
 
 help:
 	@echo "make build   build c10m-server and c10m-client (release)"
+	@echo "make install  build, then install both binaries, man pages and bash/zsh/fish completions under PREFIX (/usr/local; DESTDIR too)"
+	@echo "make uninstall  remove what make install put under PREFIX"
 	@echo "make demo    one server process filled to its fd limit by one client, on loopback (< 1 min)"
 	@echo "make test    unit and integration tests (what CI runs); installs what they need first (make setup)"
 	@echo "make course  make lab, then the course pack's student and teacher sheets from its results (docs/course/labs/)"
@@ -24,6 +32,39 @@ help:
 
 build:
 	$(CARGO) build --release --workspace --bins
+
+# The man pages and completions, rendered by the binaries from their own clap definitions.
+generate: build
+	@mkdir -p $(GEN)/man $(GEN)/bash $(GEN)/zsh $(GEN)/fish
+	@for b in $(BINS); do \
+	  $(BIN)/$$b --generate man > $(GEN)/man/$$b.1 && \
+	  $(BIN)/$$b --generate complete-bash > $(GEN)/bash/$$b && \
+	  $(BIN)/$$b --generate complete-zsh > $(GEN)/zsh/_$$b && \
+	  $(BIN)/$$b --generate complete-fish > $(GEN)/fish/$$b.fish || exit 1; \
+	done
+	@echo "man pages and completions in $(GEN)/"
+
+install: generate
+	@d='$(DESTDIR)$(PREFIX)'; set -e; \
+	install -d "$$d/bin" "$$d/share/man/man1" "$$d/share/bash-completion/completions" \
+	  "$$d/share/zsh/site-functions" "$$d/share/fish/vendor_completions.d"; \
+	for b in $(BINS); do \
+	  install -m 755 $(BIN)/$$b "$$d/bin/$$b"; \
+	  install -m 644 $(GEN)/man/$$b.1 "$$d/share/man/man1/$$b.1"; \
+	  install -m 644 $(GEN)/bash/$$b "$$d/share/bash-completion/completions/$$b"; \
+	  install -m 644 $(GEN)/zsh/_$$b "$$d/share/zsh/site-functions/_$$b"; \
+	  install -m 644 $(GEN)/fish/$$b.fish "$$d/share/fish/vendor_completions.d/$$b.fish"; \
+	done; \
+	echo "installed $(BINS) under $$d (bin/, share/man/man1/, bash, zsh and fish completions)"
+
+uninstall:
+	@d='$(DESTDIR)$(PREFIX)'; \
+	for b in $(BINS); do \
+	  rm -f "$$d/bin/$$b" "$$d/share/man/man1/$$b.1" \
+	    "$$d/share/bash-completion/completions/$$b" "$$d/share/zsh/site-functions/_$$b" \
+	    "$$d/share/fish/vendor_completions.d/$$b.fish"; \
+	done; \
+	echo "removed $(BINS) from $$d"
 
 demo: build
 	@scripts/demo.sh
