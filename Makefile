@@ -8,7 +8,7 @@ DESTDIR ?=
 BINS := c10m-server c10m-client
 GEN  := $(BIN)/generated
 
-.PHONY: all build generate install uninstall setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
+.PHONY: all build generate install uninstall deb setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make build   build c10m-server and c10m-client (release)"
 	@echo "make install  build, then install both binaries, man pages and bash/zsh/fish completions under PREFIX (/usr/local; DESTDIR too)"
 	@echo "make uninstall  remove what make install put under PREFIX"
+	@echo "make deb     a Debian package (cargo-deb) with both binaries, man pages and completions, in target/debian/"
 	@echo "make demo    one server process filled to its fd limit by one client, on loopback (< 1 min)"
 	@echo "make test    unit and integration tests (what CI runs); installs what they need first (make setup)"
 	@echo "make course  make lab, then the course pack's student and teacher sheets from its results (docs/course/labs/)"
@@ -65,6 +66,14 @@ uninstall:
 	    "$$d/share/fish/vendor_completions.d/$$b.fish"; \
 	done; \
 	echo "removed $(BINS) from $$d"
+
+# cargo-deb (cargo install cargo-deb --locked); the package is described in server/Cargo.toml.
+# Its Maintainer field is whoever builds it: git's user.name and user.email, or DEB_MAINTAINER.
+DEB_MAINTAINER ?= $(shell git config user.name) <$(shell git config user.email)>
+deb: generate
+	@$(CARGO) deb --version >/dev/null 2>&1 || { echo "make deb needs cargo-deb: cargo install cargo-deb --locked"; exit 1; }
+	gzip -9nkf $(GEN)/man/*.1
+	$(CARGO) deb -p c10m-server --no-build --maintainer '$(DEB_MAINTAINER)'
 
 demo: build
 	@scripts/demo.sh
