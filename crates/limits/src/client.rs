@@ -1,9 +1,10 @@
 //! The client's rules: ports per source/target pair (C5), fds, files, epoll, memory, TIME_WAIT at
 //! a churn rate (C1-C3), `tcp_tw_reuse` (C3, C4), conntrack.
 
+use super::costs::{CLIENT_USER_BYTES_PER_CONN, DEFAULT_TW_REUSE_DELAY_MS, TIME_WAIT_SECS};
+use super::facts::Facts;
 use super::row::{plural, Row, Unit};
 use super::shared::{conntrack_row, epoll_row, fd_row, file_max_row, memory_row, Procs, Spread};
-use super::{Facts, CLIENT_USER_BYTES_PER_CONN, DEFAULT_TW_REUSE_DELAY_MS, TIME_WAIT_SECS};
 use c10m_report::fmt::thousands;
 
 /// What `c10m-client --check` is asked. The pairs come from the client's own plan, so the check

@@ -31,6 +31,7 @@
 //! # The parts
 //! - [`facts`]: what is read from the machine, once; the run-time planning of both binaries
 //!   reads the same [`Facts`].
+//! - [`costs`]: the bytes per connection the memory rows plan with, and TIME_WAIT's length.
 //! - [`row`]: one limit ([`Row`]) and [`first_binding`].
 //! - [`shared`]: the rows both roles have (fds, files, epoll watches, memory, conntrack).
 //! - [`server`], [`client`]: each role's rules; [`tun`]: the client's with `--engine tun`.
@@ -38,6 +39,7 @@
 //! - [`rlimit`]: RLIMIT_NOFILE raised as far as the kernel allows, with the knob that binds.
 
 mod client;
+mod costs;
 mod facts;
 mod render;
 pub mod rlimit;
@@ -47,30 +49,16 @@ mod shared;
 mod tun;
 
 pub use client::{client_rows, ClientAsk, Close};
+pub use costs::{
+    CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR, KERNEL_BYTES_PER_SOCKET,
+    SERVER_USER_BYTES_PER_CONN, TIME_WAIT_SECS,
+};
 pub use facts::{Conntrack, Facts};
 pub use render::{print, render, table_lines, verdict_line, CheckJson};
 pub use row::{first_binding, Row, Unit};
 pub use server::{server_rows, ServerAsk};
 pub use shared::Procs;
 pub use tun::{tun_client_rows, TUN_CLIENT_BYTES_PER_CONN};
-
-/// Kernel slab per idle connection **pair** on loopback (two sockets: TCP, sock_inode_cache,
-/// dentry, filp, eventpoll_epi and small caches) that `--check` plans with. It sits just above both
-/// reference runs in `bench/reference/`: 9,810.7 B per pair at 1,000,000 (`bench-1m`, loopback)
-/// and 2 x 5,050.7 B per server socket at 3,000,000 (`bench-tun-3m`), so a plan that fits here
-/// fits there (docs/scale.md, "What each connection costs").
-pub const KERNEL_BYTES_PER_PAIR: f64 = 10_202.4;
-/// Half a pair: one socket, for a peer on another machine (~5.1 KB).
-pub const KERNEL_BYTES_PER_SOCKET: f64 = KERNEL_BYTES_PER_PAIR / 2.0;
-/// Server RSS growth per idle connection at 1,000,000 (`bench/reference/bench-1m`: 23.454 B,
-/// counting each worker's own start-up spread over its connections).
-pub const SERVER_USER_BYTES_PER_CONN: f64 = 23.5;
-/// Client RSS growth per connection, same run (30.876 B).
-pub const CLIENT_USER_BYTES_PER_CONN: f64 = 30.9;
-/// `TCP_TIMEWAIT_LEN`: compiled into the kernel, no sysctl moves it (claim C2).
-pub const TIME_WAIT_SECS: u64 = 60;
-/// `tcp_tw_reuse_delay`'s default, and the 1 s granularity of older kernels that lack the knob.
-pub(crate) const DEFAULT_TW_REUSE_DELAY_MS: u64 = 1000;
 
 /// The facts and asks the tests of every part start from.
 #[cfg(test)]

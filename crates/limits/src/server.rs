@@ -1,9 +1,10 @@
 //! The server's rules: fds, files, epoll, memory, socket buffers (`tcp_mem`), the two listen
 //! queues (C14), conntrack.
 
+use super::costs::SERVER_USER_BYTES_PER_CONN;
+use super::facts::Facts;
 use super::row::{Row, Unit};
 use super::shared::{conntrack_row, epoll_row, fd_row, file_max_row, memory_row, Procs, Spread};
-use super::{Facts, SERVER_USER_BYTES_PER_CONN};
 use c10m_report::fmt::{self, thousands};
 
 /// What `c10m-server --check` is asked.

@@ -2,11 +2,12 @@
 //! and conntrack. When both ends of each connection are on this machine (`ends` = 2), each
 //! connection counts twice against the machine-wide ones.
 
-use super::row::{plural, Row, Unit};
-use super::{
-    Facts, CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR, KERNEL_BYTES_PER_SOCKET,
+use super::costs::{
+    CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR, KERNEL_BYTES_PER_SOCKET,
     SERVER_USER_BYTES_PER_CONN,
 };
+use super::facts::Facts;
+use super::row::{plural, Row, Unit};
 use c10m_report::fmt::{self, thousands};
 
 /// How many processes share the connections.

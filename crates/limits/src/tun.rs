@@ -6,9 +6,10 @@
 //! The memory row keeps the client's memory guard out of what it allows: the run stops opening
 //! connections at `--min-mem-available`, so that much is never planned for.
 
+use super::costs::{KERNEL_BYTES_PER_SOCKET, SERVER_USER_BYTES_PER_CONN};
+use super::facts::Facts;
 use super::row::{Row, Unit};
 use super::shared::{conntrack_row, epoll_row, file_max_row};
-use super::{Facts, KERNEL_BYTES_PER_SOCKET, SERVER_USER_BYTES_PER_CONN};
 use c10m_report::fmt::{self, thousands};
 
 /// The TUN engine's bytes per connection on the client's side (the driver's 12 and the server's
