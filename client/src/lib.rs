@@ -89,29 +89,23 @@ fn flood(run: Run) -> Result<bool, Error> {
     if opts.handshake == Handshake::None {
         log::warn!("--handshake none: SYNs only; \"established\" counts the SYN-ACKs the server answered, each left half-open until the teardown resets it");
     }
-    let start_output = || -> Result<Output, Error> {
-        Output::start(&opts.output, "c10m-client", PAGES).map_err(Error::Metrics)
-    };
     let zero = Figures::of(&Stats::default(), &plan, 0, SockStat::default());
+    let start_output = || -> Result<Output, Error> {
+        Output::start(&opts.output, "c10m-client", PAGES, &zero).map_err(Error::Metrics)
+    };
     if opts.mode != Mode::Hold {
         let out = start_output()?;
         let start = requests::start_line(&opts, &plan);
         out.emit(&Line::RequestsStart {
             start: &start,
             plan: &plan,
-            figures: &zero,
         });
         let mut engine = registry::build(&opts, &plan, Part::WHOLE)?;
         let summary = requests::run(&opts, &plan, &mut *engine, &out, &mut probe)?;
         out.emit(&Line::RequestsSummary(&summary));
         return Ok(summary.success);
     }
-    let plan_line = |out: &Output| {
-        out.emit(&Line::Plan {
-            plan: &plan,
-            figures: &zero,
-        })
-    };
+    let plan_line = |out: &Output| out.emit(&Line::Plan(&plan));
     let (mut summary, out) = if plan.processes > 1 {
         drop(probe);
         processes::run(&opts, &plan, || {

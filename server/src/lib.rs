@@ -28,7 +28,7 @@ use c10m_sys::signal;
 
 use crate::cli::Config;
 use crate::error::Error;
-use crate::output::{Line, Output, Summary, PAGES};
+use crate::output::{Figures, Line, Output, Summary, PAGES};
 use crate::serve::{LoopConfig, Sink};
 
 /// Runs the server (or `--check`) and says how it went: 0 after SIGINT/SIGTERM, 1 on a failure.
@@ -51,8 +51,10 @@ fn serve_all(config: Config) -> Result<(Summary, Output), Error> {
     let grant = rlimit::raise_nofile(config.nofile).map_err(Error::Nofile)?;
     // The same facts --check reads: somaxconn decides the default backlog.
     let somaxconn = Facts::read().map_err(Error::Nofile)?.somaxconn;
-    let start_output =
-        || Output::start(&config.output, "c10m-server", PAGES).map_err(Error::Metrics);
+    let start_output = || {
+        Output::start(&config.output, "c10m-server", PAGES, &Figures::default())
+            .map_err(Error::Metrics)
+    };
     if config.workers.is_multi() {
         return workers::run(&config, grant, somaxconn, start_output);
     }

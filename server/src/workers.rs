@@ -154,14 +154,7 @@ pub(crate) fn run(
         fd_soft: grant.soft,
         room: room * n as u64,
     };
-    out.emit(&Line::StartWorkers {
-        start: &start,
-        figures: &Figures {
-            stats: Stats::default(),
-            tick: Tick::default(),
-            tcp: Default::default(),
-        },
-    });
+    out.emit(&Line::StartWorkers(&start));
     let mut parent = Parent {
         out,
         listen: addr,

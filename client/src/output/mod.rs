@@ -26,11 +26,8 @@ pub(crate) const PAGES: Pages<Figures> = Pages {
 /// One line of the client's output.
 #[derive(Clone, Copy)]
 pub(crate) enum Line<'a> {
-    /// What the run will do; its figures are the page before the first tick.
-    Plan {
-        plan: &'a Plan,
-        figures: &'a Figures,
-    },
+    /// What the run will do.
+    Plan(&'a Plan),
     Tick {
         tick: &'a Tick,
         figures: &'a Figures,
@@ -40,7 +37,6 @@ pub(crate) enum Line<'a> {
     RequestsStart {
         start: &'a RequestsStart,
         plan: &'a Plan,
-        figures: &'a Figures,
     },
     RequestsTick {
         tick: &'a RequestsTick,
@@ -58,7 +54,7 @@ impl pipeline::Line for Line<'_> {
 
     fn json(&self) -> String {
         match *self {
-            Line::Plan { plan, .. } => typed("plan", &PlanLine::from(plan)),
+            Line::Plan(plan) => typed("plan", &PlanLine::from(plan)),
             Line::Tick { tick, .. } => typed("tick", tick),
             Line::Failure(f) => typed("failure", f),
             Line::Summary(s) => typed("summary", s),
@@ -70,7 +66,7 @@ impl pipeline::Line for Line<'_> {
 
     fn text(&self) -> Option<Text> {
         Some(match *self {
-            Line::Plan { plan, .. } => Text::stdout(text::plan(plan)),
+            Line::Plan(plan) => Text::stdout(text::plan(plan)),
             Line::Tick { tick, .. } => Text::stderr(text::tick(tick)),
             Line::Failure(f) => Text::stderr(text::failure(f)),
             Line::Summary(s) => Text::stdout(text::summary(s)),
@@ -84,11 +80,12 @@ impl pipeline::Line for Line<'_> {
 
     fn figures(&self) -> Option<&Figures> {
         match *self {
-            Line::Plan { figures, .. }
-            | Line::Tick { figures, .. }
-            | Line::RequestsStart { figures, .. }
-            | Line::RequestsTick { figures, .. } => Some(figures),
-            Line::Failure(_) | Line::Summary(_) | Line::RequestsSummary(_) => None,
+            Line::Tick { figures, .. } | Line::RequestsTick { figures, .. } => Some(figures),
+            Line::Plan(_)
+            | Line::RequestsStart { .. }
+            | Line::Failure(_)
+            | Line::Summary(_)
+            | Line::RequestsSummary(_) => None,
         }
     }
 }

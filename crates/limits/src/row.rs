@@ -77,12 +77,12 @@ impl Row {
         self
     }
 
-    pub fn allows_text(&self) -> String {
+    pub(crate) fn allows_text(&self) -> String {
         self.allows
             .map_or_else(|| "-".to_string(), |a| self.unit.text(a))
     }
 
-    pub fn needs_text(&self) -> String {
+    pub(crate) fn needs_text(&self) -> String {
         self.needs
             .map_or_else(|| "-".to_string(), |n| self.unit.text(n))
     }

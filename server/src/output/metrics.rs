@@ -12,7 +12,7 @@ use crate::stats::Stats;
 
 /// What a tick hands the metrics thread: `stats` added up over every worker, the line printed
 /// with it, and the namespace's sockstat.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Figures {
     pub(crate) stats: Stats,
     pub(crate) tick: Tick,

@@ -39,15 +39,9 @@ pub(crate) fn worker_exit_warning(w: &WorkerExit) -> String {
 /// One line of the server's output.
 #[derive(Clone, Copy)]
 pub(crate) enum Line<'a> {
-    /// One process serves; its figures are the page before the first tick.
-    Start {
-        start: &'a Start,
-        figures: &'a Figures,
-    },
-    StartWorkers {
-        start: &'a StartWorkers,
-        figures: &'a Figures,
-    },
+    /// One process serves.
+    Start(&'a Start),
+    StartWorkers(&'a StartWorkers),
     Tick {
         tick: &'a Tick,
         figures: &'a Figures,
@@ -68,8 +62,8 @@ impl pipeline::Line for Line<'_> {
 
     fn json(&self) -> String {
         match *self {
-            Line::Start { start, .. } => typed("start", start),
-            Line::StartWorkers { start, .. } => typed("start", start),
+            Line::Start(start) => typed("start", start),
+            Line::StartWorkers(start) => typed("start", start),
             Line::Tick { tick, .. } => typed("tick", tick),
             Line::Milestone(m) => typed("milestone", m),
             Line::WorkerExit(w) => typed("worker_exit", w),
@@ -80,8 +74,8 @@ impl pipeline::Line for Line<'_> {
     fn text(&self) -> Option<Text> {
         Some(match *self {
             Line::WorkerExit(_) => return None,
-            Line::Start { start, .. } => Text::stdout(text::start(start)),
-            Line::StartWorkers { start, .. } => Text::stdout(text::start_workers(start)),
+            Line::Start(start) => Text::stdout(text::start(start)),
+            Line::StartWorkers(start) => Text::stdout(text::start_workers(start)),
             Line::Tick { tick, .. } => Text::stderr(text::tick(tick)),
             Line::Milestone(m) => Text::stderr(text::milestone(m)),
             Line::Summary(s) => Text::stdout(text::summary(s)),
@@ -90,10 +84,12 @@ impl pipeline::Line for Line<'_> {
 
     fn figures(&self) -> Option<&Figures> {
         match *self {
-            Line::Start { figures, .. }
-            | Line::StartWorkers { figures, .. }
-            | Line::Tick { figures, .. } => Some(figures),
-            Line::Milestone(_) | Line::WorkerExit(_) | Line::Summary(_) => None,
+            Line::Tick { figures, .. } => Some(figures),
+            Line::Start(_)
+            | Line::StartWorkers(_)
+            | Line::Milestone(_)
+            | Line::WorkerExit(_)
+            | Line::Summary(_) => None,
         }
     }
 }

@@ -91,8 +91,7 @@ pub trait Line {
     /// The record for people; `None`: nothing to say in text.
     fn text(&self) -> Option<Text>;
 
-    /// The run's figures as of this line (ticks, and the first line for a page that is never
-    /// empty); `None` for lines that change none.
+    /// The run's figures as of this line (ticks); `None` for lines that change none.
     fn figures(&self) -> Option<&Self::Figures> {
         None
     }
@@ -125,9 +124,14 @@ impl<F: Clone + Send + 'static> Clone for Output<F> {
 
 impl<F: Clone + Send + 'static> Output<F> {
     /// The formats `args` ask for. Servers of the live formats start here, listening at once, so
-    /// a bad address is an error before any connection opens; `prog` names the binary in the
-    /// notice that says where each one is.
-    pub fn start(args: &OutputArgs, prog: &str, pages: Pages<F>) -> Result<Output<F>, BindError> {
+    /// a bad address is an error before any connection opens; until the first line with figures
+    /// they show `initial`. `prog` names the binary in the notice that says where each one is.
+    pub fn start(
+        args: &OutputArgs,
+        prog: &str,
+        pages: Pages<F>,
+        initial: &F,
+    ) -> Result<Output<F>, BindError> {
         let mut formats: Vec<Box<dyn Format<F>>> = Vec::new();
         let quiet = args.quiet;
         if args.json {
@@ -136,26 +140,13 @@ impl<F: Clone + Send + 'static> Output<F> {
             formats.push(Box::new(text::Plain { quiet }));
         }
         if let Some(addr) = args.metrics {
-            let m = prometheus::Prometheus::start(addr, pages.prometheus)?;
+            let m = prometheus::Prometheus::start(addr, pages.prometheus, initial)?;
             notice(prog, &format!("metrics at http://{}/metrics", m.addr()));
             formats.push(Box::new(m));
         }
         Ok(Output {
             formats: Arc::new(formats),
         })
-    }
-
-    /// Text or JSON lines only: for a process that serves no page (a forked child, a test).
-    pub fn plain(args: &OutputArgs) -> Output<F> {
-        let quiet = args.quiet;
-        let format: Box<dyn Format<F>> = if args.json {
-            Box::new(json::JsonLines { quiet })
-        } else {
-            Box::new(text::Plain { quiet })
-        };
-        Output {
-            formats: Arc::new(vec![format]),
-        }
     }
 
     pub fn emit(&self, line: &dyn Line<Figures = F>) {

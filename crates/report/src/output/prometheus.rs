@@ -15,11 +15,15 @@ pub(crate) struct Prometheus<F> {
 }
 
 impl<F: Clone + Send + 'static> Prometheus<F> {
+    /// Serves `page` of the latest figures at `addr`, of `initial` until the first tick (the
+    /// server's warm-up scrapes render it, so the page's memory is taken before the run's).
     pub(crate) fn start(
         addr: SocketAddr,
         page: fn(&F) -> Snapshot,
+        initial: &F,
     ) -> Result<Prometheus<F>, BindError> {
         let latest = Latest::new();
+        latest.set(initial);
         let server = MetricsServer::start(addr, &latest, page)?;
         Ok(Prometheus { latest, server })
     }

@@ -4,11 +4,11 @@ use serde::Serialize;
 
 /// A record with its `type` first: the shape of every `--json` line.
 #[derive(Serialize)]
-pub struct Typed<'a, T: Serialize> {
+struct Typed<'a, T: Serialize> {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    kind: &'static str,
     #[serde(flatten)]
-    pub record: &'a T,
+    record: &'a T,
 }
 
 /// `record` as one compact JSON object with `"type": kind` first.
