@@ -11,7 +11,7 @@ use c10m_cli::{parse_bytes, parse_secs, parse_secs_or_zero};
 use c10m_report::output::OutputArgs;
 use c10m_sys::process::Session;
 
-use crate::config::{Ask, Close, Config, Handshake, Mode, Options, Part, Run};
+use crate::config::{Ask, Close, Config, Handshake, Mode, Options, Part, Pings, Run};
 use crate::engine::registry;
 use crate::start;
 
@@ -114,8 +114,18 @@ pub struct Cli {
     hold: Duration,
 
     /// Every connection sends a payload this often and checks the echo byte for byte.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "message_rate")]
     ping_interval: Option<Duration>,
+
+    /// Pings per second in all, spread evenly over the open connections (paced, not in bursts),
+    /// each echo checked byte for byte; a list R1,R2,... steps through the rates, one every
+    /// --step (the echo benchmark's sweep; a `step` line reports each).
+    #[arg(long, value_name = "R[,R2...]", value_parser = parse_rates)]
+    message_rate: Option<Rates>,
+
+    /// With --message-rate R1,R2,...: seconds each rate lasts (the hold must cover the steps).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "message_rate")]
+    step: Option<Duration>,
 
     /// Ping payload size in bytes, or a range MIN-MAX for random sizes per ping.
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_payload)]
@@ -241,18 +251,52 @@ impl Cli {
         }
         let sources = shard.run_of(&sources)?;
         if self.mode != Mode::Hold
-            && (self.ping_interval.is_some() || self.processes.is_some() || self.one_session)
+            && (self.ping_interval.is_some()
+                || self.message_rate.is_some()
+                || self.processes.is_some()
+                || self.one_session)
         {
-            return Err("--ping-interval, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
+            return Err("--ping-interval, --message-rate, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
         }
+        let pings = match (self.ping_interval, self.message_rate) {
+            (Some(interval), _) => Some(Pings::Every(interval)),
+            (None, Some(Rates(rates))) => {
+                if rates.len() > 1 && self.step.is_none() {
+                    return Err(
+                        "--message-rate R1,R2,... steps through its rates: give --step SECS".into(),
+                    );
+                }
+                if let (Some(step), false) = (self.step, self.hold.is_zero()) {
+                    let needed = step.saturating_mul(rates.len() as u32);
+                    if self.hold < needed {
+                        return Err(format!(
+                            "--hold {:.3} s is shorter than {} steps of {:.3} s: give --hold {:.3} or more",
+                            self.hold.as_secs_f64(),
+                            rates.len(),
+                            step.as_secs_f64(),
+                            needed.as_secs_f64()
+                        ));
+                    }
+                }
+                let rates = rates
+                    .iter()
+                    .map(|r| shard.count_of(*r, "--message-rate"))
+                    .collect::<Result<_, _>>()?;
+                Some(Pings::Rate {
+                    rates,
+                    step: self.step,
+                })
+            }
+            (None, None) => None,
+        };
         let name = engine.name;
         if self.handshake == Handshake::None {
             if !caps.half_open {
                 return Err(format!("--handshake none: --engine {name} always completes its handshake (a kernel socket does); pick an engine that can stop after the SYN (--list-engines)"));
             }
-            if self.ping_interval.is_some() {
+            if pings.is_some() {
                 return Err(
-                    "--handshake none opens no connection to ping: drop --ping-interval".into(),
+                    "--handshake none opens no connection to ping: drop --ping-interval and --message-rate".into(),
                 );
             }
         }
@@ -293,7 +337,7 @@ impl Cli {
                 concurrency,
                 connect_timeout: self.connect_timeout,
                 hold: (!self.hold.is_zero()).then_some(self.hold),
-                ping_interval: self.ping_interval,
+                pings,
                 payload: self.payload,
                 nofile: self.nofile,
                 session: if self.one_session {
@@ -356,6 +400,23 @@ impl ShardSpec {
             }
         }
     }
+}
+
+/// `--message-rate`'s list (a type of its own: clap would read a `Vec` as repeated flags).
+#[derive(Debug, Clone)]
+struct Rates(Vec<u64>);
+
+fn parse_rates(s: &str) -> Result<Rates, String> {
+    const MAX: u64 = 100_000_000;
+    let bad =
+        || format!("'{s}' is not a message rate: R or R1,R2,... pings per second, each 1..={MAX}");
+    s.split(',')
+        .map(|r| match r.trim().parse::<u64>() {
+            Ok(v) if (1..=MAX).contains(&v) => Ok(v),
+            _ => Err(bad()),
+        })
+        .collect::<Result<_, _>>()
+        .map(Rates)
 }
 
 fn parse_payload(s: &str) -> Result<(u32, u32), String> {
@@ -525,6 +586,31 @@ mod tests {
             .unwrap_err()
             .contains("--allow-remote"));
         assert!(parse(&["--target", "198.18.0.1:7000", "--allow-remote"]).is_ok());
+    }
+
+    #[test]
+    fn message_rates_step_and_split_over_shards() {
+        let c = parse(&["--message-rate", "1000,4000", "--step", "2", "--hold", "4"]).unwrap();
+        assert_eq!(
+            c.opts.pings,
+            Some(Pings::Rate {
+                rates: vec![1000, 4000],
+                step: Some(Duration::from_secs(2))
+            })
+        );
+        let s = parse(&["--message-rate", "1000", "--shard", "1/4"]).unwrap();
+        assert!(matches!(s.opts.pings, Some(Pings::Rate { ref rates, .. }) if rates == &[250]));
+        assert!(parse(&["--message-rate", "1000,2000"])
+            .unwrap_err()
+            .contains("--step"));
+        assert!(
+            parse(&["--message-rate", "1,2", "--step", "3", "--hold", "5"])
+                .unwrap_err()
+                .contains("--hold 6")
+        );
+        assert!(parse(&["--message-rate", "10", "--ping-interval", "1"]).is_err());
+        assert!(parse(&["--message-rate", "0"]).is_err());
+        assert!(parse(&["--step", "1"]).is_err());
     }
 
     #[test]

@@ -97,6 +97,35 @@ impl Part {
     }
 }
 
+/// How the hold pings its connections (`--ping-interval`, `--message-rate`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Pings {
+    /// Every connection about once per interval.
+    Every(Duration),
+    /// A total rate over all open connections (of this shard): each process's share of
+    /// `rates[k]` pings per second during the `k`-th `step` of the hold (the last rate to the
+    /// end; one rate without a step).
+    Rate {
+        rates: Vec<u64>,
+        step: Option<Duration>,
+    },
+}
+
+impl Pings {
+    /// Pings per second due in this part of the plan, `since` the hold began, with `open`
+    /// connections.
+    pub(crate) fn per_s(&self, since: Duration, open: u64, part: Part) -> f64 {
+        match self {
+            Pings::Every(interval) => open as f64 / interval.as_secs_f64(),
+            Pings::Rate { rates, step } => {
+                let k = step.map_or(0, |s| (since.as_secs_f64() / s.as_secs_f64()) as usize);
+                let rate = rates[k.min(rates.len() - 1)];
+                rate as f64 / part.of as f64
+            }
+        }
+    }
+}
+
 /// Where an engine's connections come from when `--source` is not given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -178,7 +207,7 @@ pub(crate) struct Options {
     pub connect_timeout: Duration,
     /// None = until Ctrl-C.
     pub hold: Option<Duration>,
-    pub ping_interval: Option<Duration>,
+    pub pings: Option<Pings>,
     pub payload: (u32, u32),
     pub nofile: Option<u64>,
     pub session: Session,

@@ -9,7 +9,10 @@
 //! # Pings without per-connection timers
 //! With `--ping-interval I`, a cursor walks the connection table and starts `open / I` pings per
 //! second, so every connection pings about once per interval and the loop keeps no timer per
-//! connection. Pings start with the hold: during the ramp they would compete with handshakes.
+//! connection; with `--message-rate R` it starts this process's share of R a second, the cursor
+//! still spreading them evenly over the connections, and the loop wakes every millisecond so
+//! they leave paced, not in bursts. Pings start with the hold: during the ramp they would compete
+//! with handshakes. The cursor's first lap counts the connections pinged at least once.
 //!
 //! # One hold for all processes
 //! With `--processes`, a child that finishes its ramp waits until the parent sees every child
@@ -27,7 +30,7 @@ use c10m_report::tick::Ticker;
 use c10m_sys::shm::Board;
 use c10m_sys::signal;
 
-use crate::config::{Options, Part};
+use crate::config::{Options, Part, Pings};
 use crate::driver::{After, Behaviour, Driver};
 use crate::engine::{CloseHow, Engine, Io};
 use crate::error::Error;
@@ -38,6 +41,7 @@ use crate::payload::Payload;
 use crate::plan::Plan;
 use crate::start::{wait_for_start, WallAnchor};
 use crate::stats::{Gate, Published};
+use crate::steps::Steps;
 
 const TICK: Duration = Duration::from_secs(1);
 /// How often a `--processes` child publishes its counters.
@@ -85,24 +89,30 @@ fn behaviour(opts: &Options) -> Behaviour {
 struct Pinger {
     cursor: usize,
     budget: f64,
+    /// The cursor has been round the table once: every connection was offered a ping.
+    lapped: bool,
 }
 
 impl Pinger {
-    /// Starts `fraction_of_open` x open pings on connections with none in flight.
-    fn due(&mut self, driver: &mut Driver, io: &mut dyn Io, fraction_of_open: f64) {
-        // More pings than can start in one call (the server is slower than --ping-interval) are
-        // dropped, not saved up: the scan stays bounded however far behind it falls.
-        self.budget =
-            (self.budget + fraction_of_open * driver.stats.open as f64).min(MAX_PINGS_PER_CALL);
+    /// Starts `due` more pings on connections with none in flight.
+    fn due(&mut self, driver: &mut Driver, io: &mut dyn Io, due: f64) {
+        // More pings than can start in one call (the server is slower than the pings asked
+        // for) are dropped, not saved up: the scan stays bounded however far behind it falls.
+        self.budget = (self.budget + due).min(MAX_PINGS_PER_CALL);
         let cap = driver.conns.len();
         let limit = cap.min((self.budget as usize).saturating_mul(8).max(256));
         let mut scanned = 0;
         while self.budget >= 1.0 && scanned < limit {
             let (slot, looked) = driver.idle_slot(self.cursor, limit - scanned);
+            // The slot found is the last one looked at: still on the first lap unless the scan
+            // went past the table's end.
+            let first_lap = !self.lapped && self.cursor + looked <= cap;
+            self.lapped |= self.cursor + looked >= cap;
             self.cursor = (self.cursor + looked) % cap.max(1);
             scanned += looked;
             let Some(slot) = slot else { break };
             driver.start_exchange(io, slot);
+            driver.stats.pinged += u64::from(first_lap);
             self.budget -= 1.0;
         }
         if scanned >= limit {
@@ -136,6 +146,7 @@ pub(crate) fn run(
     let mut pacer = Pacer::new(opts.rate as f64 / part.of as f64);
     let concurrency = part.share(opts.concurrency);
     let mut pinger = Pinger::default();
+    let mut steps = print.as_ref().and_then(|_| Steps::new(&opts.pings));
     let tick_every = if print.is_some() {
         TICK
     } else {
@@ -228,11 +239,12 @@ pub(crate) fn run(
             .caps
             .max_in_flight
             .is_none_or(|most| d.stats.busy < most);
-        if let (Some(interval), Some(_), None, true) =
-            (opts.ping_interval, hold, hold_ended_at, room_to_ping)
+        if let (Some(pings), Some((start, _)), None, true) =
+            (&opts.pings, hold, hold_ended_at, room_to_ping)
         {
             let dt = now.duration_since(last_ping_check).as_secs_f64();
-            pinger.due(&mut d, engine, dt / interval.as_secs_f64());
+            let per_s = pings.per_s(now.saturating_duration_since(start), d.stats.open, part);
+            pinger.due(&mut d, engine, per_s * dt);
         }
         last_ping_check = now;
 
@@ -243,8 +255,15 @@ pub(crate) fn run(
         if let Some(deadline) = d.next_deadline() {
             wake = wake.min(deadline);
         }
-        if opts.ping_interval.is_some() || (!pacer.unlimited() && d.stats.launched < goal) {
-            wake = wake.min(now + Duration::from_millis(5));
+        let pace = match opts.pings {
+            Some(Pings::Rate { .. }) if hold.is_some() => Some(Duration::from_millis(1)),
+            Some(_) => Some(Duration::from_millis(5)),
+            None => {
+                (!pacer.unlimited() && d.stats.launched < goal).then(|| Duration::from_millis(5))
+            }
+        };
+        if let Some(p) = pace {
+            wake = wake.min(now + p);
         }
         let launch_ready =
             d.stats.launched < goal && d.stats.connecting < concurrency && pacer.unlimited();
@@ -257,6 +276,11 @@ pub(crate) fn run(
         d.stats.wire = engine.wire();
 
         let now = Instant::now();
+        if let (Some(steps), Some(out), Some((start, _))) = (steps.as_mut(), &print, hold) {
+            while let Some(step) = steps.ended(now.saturating_duration_since(start), &d.stats) {
+                out.emit(&Line::Step(&step));
+            }
+        }
         if let Some(dt) = ticker.due(now) {
             let reading = probe.read();
             rss.observe(d.stats.open, reading.rss_bytes);

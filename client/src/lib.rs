@@ -33,6 +33,7 @@ mod processes;
 mod requests;
 mod start;
 mod stats;
+mod steps;
 mod timeouts;
 
 use std::process::ExitCode;

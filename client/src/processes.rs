@@ -28,6 +28,7 @@ use crate::output::{Failure, Figures, Line, Output, Summary, SummaryInput, Tick,
 use crate::plan::Plan;
 use crate::start::WallAnchor;
 use crate::stats::{Gate, Published, Totals};
+use crate::steps::Steps;
 
 /// The hold gate opens once every child is done with its ramp or gone.
 fn gate_opens(ramp_done: usize, died_before_ramp: usize, children: usize) -> bool {
@@ -71,12 +72,13 @@ pub(crate) fn run(
     };
     sup.spawn_all(&mut child).map_err(Error::Processes)?;
     let out = start_output()?;
-    let summary = supervise(&mut sup, plan, &out, (epoch, wall), &mut child)?;
+    let summary = supervise(&mut sup, opts, plan, &out, (epoch, wall), &mut child)?;
     Ok((summary, out))
 }
 
 fn supervise<F>(
     sup: &mut Supervisor<Published, Gate>,
+    opts: &Options,
     plan: &Plan,
     out: &Output,
     (epoch, wall): (Instant, WallAnchor),
@@ -92,6 +94,7 @@ where
     let mut seen: BTreeSet<&'static str> = BTreeSet::new();
     let mut peak_open = 0u64;
     let mut hold_started: Option<Instant> = None;
+    let mut steps = Steps::new(&opts.pings);
     let mut interrupted = false;
     let mut died_before_ramp = 0usize;
     let mut probe = Probe::open();
@@ -131,6 +134,11 @@ where
             });
         }
         let now = Instant::now();
+        if let (Some(steps), Some(start)) = (steps.as_mut(), hold_started) {
+            while let Some(step) = steps.ended(now.saturating_duration_since(start), &t.stats) {
+                out.emit(&Line::Step(&step));
+            }
+        }
         if let Some(dt) = ticker.due(now) {
             let reading = probe.read();
             let interval_rtt = t.stats.rtt.since(&rtt_before);

@@ -37,6 +37,8 @@ pub struct Stats {
     pub exchanges_ok: u64,
     /// Pings whose echo had not come back when the connections closed (after the drain).
     pub unanswered: u64,
+    /// Connections pinged at least once during the hold.
+    pub pinged: u64,
     pub echo_mismatches: u64,
     /// Keep-alive: requests that found every pooled connection busy and were skipped.
     pub requests_delayed: u64,

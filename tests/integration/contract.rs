@@ -178,7 +178,9 @@ fn every_json_line_matches_the_readme_field_for_field() {
         "1000",
         "--hold",
         "1",
-        "--ping-interval",
+        "--message-rate",
+        "1000,2000",
+        "--step",
         "0.5",
     ]);
     let churn = client_run(&[
@@ -251,6 +253,9 @@ fn every_json_line_matches_the_readme_field_for_field() {
     let [hs]: [co::Summary; 1] = typed(&hold, "summary").try_into().expect("one summary");
     let _: Vec<co::PlanLine> = typed(&hold, "plan");
     let _: Vec<co::Tick> = typed(&hold, "tick");
+    let steps: Vec<co::Step> = typed(&hold, "step");
+    assert_eq!(steps.len(), 2, "one step line per rate");
+    assert_eq!(steps[1].offered_per_s, 2000);
     let [cs]: [co::RequestsSummary; 1] = typed(&churn, "summary").try_into().expect("one");
     let _: Vec<co::RequestsStart> = typed(&churn, "start");
     let _: Vec<co::RequestsTick> = typed(&churn, "tick");

@@ -59,7 +59,7 @@ impl Backend for Socket {
     fn build(&self, opts: &Options, plan: &Plan, part: Part) -> Result<Box<dyn Engine>, Error> {
         let socket_opts = SocketOpts {
             bind_no_port: !opts.plain_bind,
-            nodelay: opts.mode != Mode::Hold || opts.ping_interval.is_some(),
+            nodelay: opts.mode != Mode::Hold || opts.pings.is_some(),
         };
         let capacity = part
             .count(plan.connections)

@@ -10,7 +10,9 @@ use c10m_report::output::record::typed;
 use c10m_report::output::{self as pipeline, Pages, Text};
 
 pub use metrics::Figures;
-pub use records::{Failure, PlanLine, RequestsStart, RequestsSummary, RequestsTick, Summary, Tick};
+pub use records::{
+    Failure, PlanLine, RequestsStart, RequestsSummary, RequestsTick, Step, Summary, Tick,
+};
 pub(crate) use records::{SummaryInput, TickInput};
 
 use crate::plan::Plan;
@@ -33,6 +35,7 @@ pub(crate) enum Line<'a> {
         figures: &'a Figures,
     },
     Failure(&'a Failure),
+    Step(&'a Step),
     Summary(&'a Summary),
     RequestsStart {
         start: &'a RequestsStart,
@@ -57,6 +60,7 @@ impl pipeline::Line for Line<'_> {
             Line::Plan(plan) => typed("plan", &PlanLine::from(plan)),
             Line::Tick { tick, .. } => typed("tick", tick),
             Line::Failure(f) => typed("failure", f),
+            Line::Step(s) => typed("step", s),
             Line::Summary(s) => typed("summary", s),
             Line::RequestsStart { start, .. } => typed("start", start),
             Line::RequestsTick { tick, .. } => typed("tick", tick),
@@ -69,6 +73,7 @@ impl pipeline::Line for Line<'_> {
             Line::Plan(plan) => Text::stdout(text::plan(plan)),
             Line::Tick { tick, .. } => Text::stderr(text::tick(tick)),
             Line::Failure(f) => Text::stderr(text::failure(f)),
+            Line::Step(s) => Text::stdout(text::step(s)),
             Line::Summary(s) => Text::stdout(text::summary(s)),
             Line::RequestsStart { start, plan, .. } => {
                 Text::stdout(text::requests_start(start, plan))
@@ -84,6 +89,7 @@ impl pipeline::Line for Line<'_> {
             Line::Plan(_)
             | Line::RequestsStart { .. }
             | Line::Failure(_)
+            | Line::Step(_)
             | Line::Summary(_)
             | Line::RequestsSummary(_) => None,
         }

@@ -204,6 +204,8 @@ pub struct Summary {
     pub pings_sent: u64,
     pub pings_ok: u64,
     pub pings_unanswered: u64,
+    /// Connections pinged at least once during the hold.
+    pub connections_pinged: u64,
     pub echo_mismatches: u64,
     pub rtt_p50_us: Option<u64>,
     pub rtt_p99_us: Option<u64>,
@@ -222,6 +224,28 @@ pub struct Summary {
     #[serde(default)]
     pub wire: WireCounts,
     pub success: bool,
+}
+
+/// `step` of `--message-rate R1,R2,... --step S`: what one rate of the sweep delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// From 0.
+    pub index: u64,
+    /// The rate asked for, pings per second in all.
+    pub offered_per_s: u64,
+    #[serde(serialize_with = "secs3")]
+    pub duration_s: f64,
+    /// Pings started during the step.
+    pub sent: u64,
+    /// Echoes that came back whole and intact during it.
+    pub echoed: u64,
+    #[serde(serialize_with = "secs3")]
+    pub delivered_per_s: f64,
+    pub rtt_p50_us: Option<u64>,
+    pub rtt_p99_us: Option<u64>,
+    pub rtt_p999_us: Option<u64>,
+    /// Pings still waiting for their echo when it ended.
+    pub in_flight: u64,
 }
 
 /// What a summary is computed from, besides the counters.
@@ -255,6 +279,7 @@ impl Summary {
             pings_sent: st.exchanges,
             pings_ok: st.exchanges_ok,
             pings_unanswered: st.unanswered,
+            connections_pinged: st.pinged,
             echo_mismatches: st.echo_mismatches,
             rtt_p50_us: st.rtt.quantile(0.5),
             rtt_p99_us: st.rtt.quantile(0.99),

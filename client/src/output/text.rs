@@ -4,7 +4,7 @@
 use c10m_report::fmt;
 
 use super::records::{
-    Failure, RequestsStart, RequestsSummary, RequestsTick, Summary, Tick, EOF_MEANING,
+    Failure, RequestsStart, RequestsSummary, RequestsTick, Step, Summary, Tick, EOF_MEANING,
 };
 use crate::config::{Close, Mode, Sources};
 use crate::plan::{Plan, Warning, KNEE_PERCENT};
@@ -165,6 +165,21 @@ fn result(success: bool) -> String {
     )
 }
 
+pub(super) fn step(s: &Step) -> String {
+    format!(
+        "step {}: {} offered, {} echoed intact in {} ({} sent, {} in flight at its end); rtt p50 {} us p99 {} us p99.9 {} us",
+        s.index,
+        fmt::rate(s.offered_per_s as f64),
+        fmt::rate(s.delivered_per_s),
+        fmt::duration_s(s.duration_s),
+        fmt::thousands(s.sent),
+        fmt::thousands(s.in_flight),
+        us(s.rtt_p50_us),
+        us(s.rtt_p99_us),
+        us(s.rtt_p999_us),
+    )
+}
+
 pub(super) fn summary(s: &Summary) -> String {
     let mut lines = vec![
         "summary".to_string(),
@@ -196,6 +211,12 @@ pub(super) fn summary(s: &Summary) -> String {
             fmt::thousands(s.pings_unanswered),
             us(s.rtt_p50_us),
             us(s.rtt_p99_us),
+        ));
+        lines.push(format!(
+            "  pinged             {} of {} connections at least once ({:.1}%)",
+            fmt::thousands(s.connections_pinged),
+            fmt::thousands(s.peak_open),
+            100.0 * s.connections_pinged as f64 / s.peak_open.max(1) as f64
         ));
     }
     lines.push(format!(
