@@ -47,8 +47,10 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 /// `net.ipv4.ip_local_port_range`, inclusive on both ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PortRange {
     pub low: u16,
     pub high: u16,
@@ -87,7 +89,7 @@ pub fn parse_tcp_mem(text: &str) -> Option<TcpMem> {
 }
 
 /// `fs.file-nr`: allocated file handles, free ones (0 on modern kernels), max.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FileNr {
     pub allocated: u64,
     pub free: u64,
@@ -118,7 +120,8 @@ pub fn parse_i64(text: &str) -> Option<i64> {
     text.trim().parse().ok()
 }
 
-fn sysctl_path(name: &str) -> io::Result<PathBuf> {
+/// The file of a sysctl: `/proc/sys/` and its name with dots turned into slashes.
+pub fn sysctl_path(name: &str) -> io::Result<PathBuf> {
     if name.is_empty() || name.contains("..") || name.starts_with('/') {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
