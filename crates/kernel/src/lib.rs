@@ -16,6 +16,9 @@
 //! - [`sysctl`]: the sysctls that bound connection counts, typed.
 //! - [`caps`]: the effective capabilities, and whether they count.
 //! - [`probe`]: per-interval readings from /proc files kept open.
+//!
+//! The `c10m-kernel` program (`src/bin/c10m-kernel/`) prints these figures as JSON for the
+//! Python harness, which measures from outside the processes it starts: one parser for both.
 
 pub mod caps;
 pub mod conntrack;
