@@ -7,7 +7,7 @@ BIN   := target/release
 all: build
 
 help:
-	@echo "make build   build c10m-server and c10m-client (release)"
+	@echo "make build   build c10m-server, c10m-client and c10m-kernel, which reads /proc for the scripts (release)"
 	@echo "make demo    one server process filled to its fd limit by one client, on loopback (< 1 min)"
 	@echo "make test    unit and integration tests (what CI runs); installs what they need first (make setup)"
 	@echo "make course  make lab, then the course pack's student and teacher sheets from its results (docs/course/labs/)"
