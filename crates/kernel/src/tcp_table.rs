@@ -18,17 +18,17 @@ const TCP_LISTEN: u8 = 0x0A;
 
 /// The columns of one `/proc/net/tcp` line that the project reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Row {
-    pub local_port: u16,
-    pub remote_port: u16,
-    pub state: u8,
+struct Row {
+    local_port: u16,
+    remote_port: u16,
+    state: u8,
     /// Bytes queued to read; for a LISTEN socket, connections waiting for `accept()`.
-    pub rx_queue: u64,
+    rx_queue: u64,
 }
 
 /// One socket line (`sl local_address rem_address st tx_queue:rx_queue ...`); `None` for the
 /// header and anything malformed.
-pub fn parse_row(line: &str) -> Option<Row> {
+fn parse_row(line: &str) -> Option<Row> {
     let mut w = line.split_whitespace();
     let _sl = w.next()?;
     let port = |addr: &str| u16::from_str_radix(addr.rsplit_once(':')?.1, 16).ok();
@@ -50,7 +50,7 @@ fn rows(text: &str) -> impl Iterator<Item = Row> + '_ {
 
 /// The kernel's name of a TCP state number, as `ss` and `include/net/tcp_states.h` spell it. A
 /// half-open request is listed as SYN_RECV (3), not NEW_SYN_RECV (12).
-pub fn state_name(state: u8) -> String {
+fn state_name(state: u8) -> String {
     const NAMES: [&str; 13] = [
         "ESTABLISHED",
         "SYN_SENT",
