@@ -13,7 +13,7 @@ GEN  := $(BIN)/generated
 all: build
 
 help:
-	@echo "make build   build c10m-server and c10m-client (release)"
+	@echo "make build   build c10m-server, c10m-client and c10m-kernel, which reads /proc for the scripts (release)"
 	@echo "make install  build, then install both binaries, man pages and bash/zsh/fish completions under PREFIX (/usr/local; DESTDIR too)"
 	@echo "make uninstall  remove what make install put under PREFIX"
 	@echo "make deb     a Debian package (cargo-deb) with both binaries, man pages and completions, in target/debian/"

@@ -41,8 +41,8 @@ import time
 
 import plots
 from lab.netns import Netns, ehash_entries_for
-from procutil import (KERNEL_CACHES, CpuWindow, Lines, log, machine, meminfo_slab, parse_meminfo,
-                      parse_sockstat, read, slabinfo, tree_cpu_s, tree_rss)
+from procutil import (KERNEL, KERNEL_CACHES, CpuWindow, Lines, fact, log, machine, meminfo_slab, read,
+                      slabinfo, tree_cpu_s, tree_rss)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("C10M_BIN", os.path.join(ROOT, "target", "release"))
@@ -73,16 +73,12 @@ def in_ns(cmd):
 
 
 def sockstat_inuse():
-    """TCP sockets in use, IPv4 and IPv6 together (of the bench's namespace, if it has one)."""
+    """TCP sockets in use, IPv4 and IPv6 together (IPv4 only in the bench's namespace, if it has
+    one: its server and clients use IPv4)."""
     if NETNS:
-        return NETNS.sockstat().get("inuse", 0)
-    total = 0
-    for p, proto in (("/proc/net/sockstat", "TCP"), ("/proc/net/sockstat6", "TCP6")):
-        try:
-            total += parse_sockstat(read(p)).get(proto, {}).get("inuse", 0)
-        except OSError:
-            pass
-    return total
+        return NETNS.sockstat()["tcp_inuse"]
+    st = fact("sockstat")
+    return st["tcp_inuse"] + st["tcp6_inuse"]
 
 
 def free_port():
@@ -172,8 +168,8 @@ def settle(timeout=90):
     deferred frees) that would otherwise slow whichever run comes next."""
     t0 = time.time()
     while time.time() - t0 < timeout:
-        st = NETNS.sockstat() if NETNS else parse_sockstat(read("/proc/net/sockstat")).get("TCP", {})
-        if st.get("tw", 0) == 0 and st.get("orphan", 0) == 0 and st.get("inuse", 0) < 1000:
+        st = NETNS.sockstat() if NETNS else fact("sockstat")
+        if st["tcp_tw"] == 0 and st["tcp_orphan"] == 0 and st["tcp_inuse"] < 1000:
             break
         time.sleep(1.0)
     log(f"settled after {time.time() - t0:.0f} s (TIME_WAIT, orphans and sockets of the previous run gone)")
@@ -377,10 +373,10 @@ def run_floor_tun(work):
 def tun_fits():
     """Refuses, before anything starts, an N this machine's memory cannot hold at the cost per
     connection the TUN bench measured, with the N that would fit."""
-    m = parse_meminfo(read("/proc/meminfo"))
-    total = m.get("MemTotal", 0) * 1024
+    m = fact("meminfo")
+    total = m["mem_total"]
     # As the client's guard counts it: reclaimable slab is not free for sockets, which pin theirs.
-    available = (m.get("MemAvailable", 0) - m.get("SReclaimable", 0)) * 1024
+    available = m["mem_available"] - m["sreclaimable"]
     guard = max(1 << 30, total // 20)
     room = available - guard
     fits = max(room // TUN_BYTES_PER_CONN, 0)
@@ -449,7 +445,7 @@ def svg_plot(rows, path):
 def main():
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: (cleanup(), sys.exit(130)))
-    if not os.path.exists(f"{BIN}/c10m-client"):
+    if not all(os.path.exists(p) for p in (f"{BIN}/c10m-client", KERNEL)):
         raise SystemExit("build first: make build")
     work = tempfile.mkdtemp(prefix="c10m-bench-")
     global NETNS

@@ -43,7 +43,7 @@ from lab.cleanup import teardown, track_process  # noqa: E402
 from lab.errors import LabError  # noqa: E402
 from lab.netns import Netns, netns_available  # noqa: E402
 from lab.run import Proc, sh, wait_for  # noqa: E402
-from procutil import machine, parse_meminfo, read  # noqa: E402
+from procutil import fact, machine  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOSTS = int(os.environ.get("CLUSTER_HOSTS", "8"))
@@ -136,7 +136,7 @@ def preflight():
     if shutil.which("prometheus") is None:
         skip("Prometheus is not installed: make setup installs it (apt-get install prometheus)")
     need = CONNS * BYTES_PER_CONN + KEEP_FREE
-    have = parse_meminfo(read("/proc/meminfo")).get("MemAvailable", 0) * 1024
+    have = fact("meminfo")["mem_available"]
     if need > have:
         sys.exit(f"cluster: {CONNS:,} connections need about {need / 2**30:.1f} GiB with both ends "
                  f"on this machine, {have / 2**30:.1f} GiB is available: lower CLUSTER_CONNS "

@@ -1,158 +1,63 @@
-"""What the project's scripts (bench.py, the lab in scripts/lab/) share: /proc parsers and readers,
-a stdout collector, logging.
+"""What the project's scripts (bench.py, cluster.py, the lab in scripts/lab/) share: the kernel's
+figures, a stdout collector, logging, and the CPU window of a run.
 
-Every /proc format is parsed by a pure function here, `parse_*(text)`, which takes the file's text
-and returns plain values (scripts/test_procutil.py tests each one on real text); the readers
-(`meminfo_slab()`, `slabinfo()`, `tree_cpu_s()`, ...) only read the file and call the parser.
-The parsers mirror the ones in common/src/procfs.rs (which the Rust binaries use); these exist
-because the scripts measure from outside the processes they start.
+Every figure of /proc and /sys (sockstat, slab, meminfo, TCP counters, process CPU time...) comes
+from the c10m-kernel program (crates/kernel), the same parsers c10m-server and c10m-client use:
+`kernel("sockstat", "meminfo")` runs it and returns its JSON object, {fact: value}.
+`c10m-kernel --help` lists the facts. The scripts measure from outside the processes they start,
+so they run it rather than ask the processes.
 """
 
 import json
-import math
 import os
 import subprocess
 import sys
 import threading
 import time
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def find_kernel(env=os.environ):
+    """c10m-kernel where the scripts find c10m-server and c10m-client: in C10M_BIN when it is
+    there, else in target/release."""
+    found = os.path.join(env.get("C10M_BIN") or os.path.join(ROOT, "target", "release"), "c10m-kernel")
+    return found if os.path.isfile(found) else os.path.join(ROOT, "target", "release", "c10m-kernel")
+
+
+KERNEL = find_kernel()
 KERNEL_CACHES = ("TCP", "TCPv6", "request_sock_TCP", "sock_inode_cache", "filp", "dentry",
                  "eventpoll_epi", "eventpoll_pwq", "skbuff_head_cache", "selinux", "inode_cache")
+UNREADABLE = 1  # c10m-kernel's exit status when a file could not be read
 
 
-# ---------------------------------------------------------------------------------------------
-# Parsers: text of a /proc file in, plain values out; no I/O
+class KernelError(RuntimeError):
+    """c10m-kernel failed; `code` is its exit status (None: it could not be started)."""
 
-def parse_meminfo(text):
-    """/proc/meminfo -> field -> number as written (kB for most fields, a count for HugePages_*)."""
-    out = {}
-    for line in text.splitlines():
-        key, sep, rest = line.partition(":")
-        f = rest.split()
-        if sep and f and f[0].isdigit():
-            out[key] = int(f[0])
-    return out
+    def __init__(self, msg, code):
+        super().__init__(msg)
+        self.code = code
 
 
-def parse_slabinfo(text, page=PAGE):
-    """/proc/slabinfo (version 2.1) -> cache name -> bytes held by the cache in whole slabs
-    (ceil(num_objs / objperslab) x pagesperslab x page)."""
-    caches = {}
-    for line in text.splitlines()[2:]:
-        f = line.split()
-        if len(f) < 6:
-            continue
-        name, num, objperslab, pagesperslab = f[0], int(f[2]), int(f[4]), int(f[5])
-        slabs = math.ceil(num / objperslab) if objperslab else 0
-        caches[name] = slabs * pagesperslab * page
-    return caches
+def kernel(*facts, net_of=None, prefix=()):
+    """{fact: value} from c10m-kernel, for these facts. `net_of`: a pid whose network namespace's
+    /proc/net facts to read (through /proc/PID/net); `prefix`: a command to run it under, such as
+    ["ip", "netns", "exec", NAME]."""
+    cmd = [*prefix, KERNEL, *(["--net-of", str(net_of)] if net_of else []), *facts]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise KernelError(f"{KERNEL}: {e.strerror}: build it first (make build)", None) from None
+    if r.returncode != 0:
+        raise KernelError(f"{' '.join(cmd)}: {r.stderr.strip() or f'exit {r.returncode}'}",
+                          r.returncode)
+    return json.loads(r.stdout)
 
 
-def parse_pid_stat(text):
-    """/proc/PID/stat -> (ppid, comm, CPU ticks used (utime + stime), starttime in ticks).
-    comm is what the parentheses hold: it may contain spaces and parentheses itself."""
-    comm = text[text.index("(") + 1:text.rindex(")")]
-    f = text[text.rindex(")") + 2:].split()  # f[0] is field 3 of proc(5), the state
-    return int(f[1]), comm, int(f[11]) + int(f[12]), int(f[19])
+def fact(name, **kw):
+    """The value of one fact: fact("meminfo")["slab"]."""
+    return kernel(name, **kw)[name]
 
-
-def parse_statm(text):
-    """/proc/PID/statm -> field -> pages: size, resident, shared, text, lib, data, dt."""
-    names = ("size", "resident", "shared", "text", "lib", "data", "dt")
-    return dict(zip(names, (int(x) for x in text.split())))
-
-
-def parse_stat_busy(text):
-    """/proc/stat -> ticks the CPUs were busy since boot: the first (`cpu`) line's total less
-    idle and iowait."""
-    f = [int(x) for x in text.splitlines()[0].split()[1:]]
-    return sum(f) - f[3] - f[4]
-
-
-def parse_sockstat(text):
-    """/proc/net/sockstat (or sockstat6) -> protocol -> field -> count, e.g.
-    {"TCP": {"inuse": 5, "orphan": 0, "tw": 2, "alloc": 7, "mem": 1}, "sockets": {"used": 9}}.
-    `mem` is in pages."""
-    out = {}
-    for line in text.splitlines():
-        proto, sep, rest = line.partition(":")
-        if not sep:
-            continue
-        f = rest.split()
-        out[proto] = {f[i]: int(f[i + 1]) for i in range(0, len(f) - 1, 2)
-                      if f[i + 1].lstrip("-").isdigit()}
-    return out
-
-
-def parse_netstat(text):
-    """/proc/net/netstat (or /proc/net/snmp) -> section -> counter -> value, e.g.
-    {"TcpExt": {"ListenOverflows": 0, ...}, "IpExt": {...}}. Each section is a line of names
-    followed by a line of values, both starting with "Section:"."""
-    out = {}
-    lines = text.splitlines()
-    for head, vals in zip(lines[::2], lines[1::2]):
-        section = head.split(":", 1)[0]
-        out.setdefault(section, {}).update(zip(head.split()[1:], map(int, vals.split()[1:])))
-    return out
-
-
-def parse_net_tcp(text):
-    """/proc/net/tcp (or tcp6) -> [(local port, remote port, state)] for every socket listed;
-    the state is the kernel's number (1 ESTABLISHED, 6 TIME_WAIT, 10 LISTEN)."""
-    rows = []
-    for line in text.splitlines()[1:]:
-        f = line.split()
-        if len(f) > 3:
-            rows.append((int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16),
-                         int(f[3], 16)))
-    return rows
-
-
-def parse_listen_queues(text):
-    """/proc/net/tcp (or tcp6) -> local port -> connections waiting in the accept queue, for
-    the LISTEN sockets: a listener's rx_queue field is its sk_ack_backlog (summed when several
-    listen on one port, with SO_REUSEPORT)."""
-    queues = {}
-    for line in text.splitlines()[1:]:
-        f = line.split()
-        if len(f) > 4 and int(f[3], 16) == 10:
-            port = int(f[1].rsplit(":", 1)[1], 16)
-            queues[port] = queues.get(port, 0) + int(f[4].split(":")[1], 16)
-    return queues
-
-
-def parse_nf_conntrack_stat(text):
-    """/proc/net/stat/nf_conntrack (a header of column names, then one line of hex counters per
-    CPU) -> column -> the sum over CPUs. `entries` is the table's size, the same on every line,
-    so it is taken once."""
-    lines = text.split("\n")
-    names = lines[0].split() if lines else []
-    out = {n: 0 for n in names}
-    rows = [[int(x, 16) for x in line.split()] for line in lines[1:] if line.strip()]
-    for row in rows:
-        for n, v in zip(names, row):
-            out[n] += v
-    if rows and "entries" in out:
-        out["entries"] = rows[0][names.index("entries")]
-    return out
-
-
-def parse_file_nr(text):
-    """/proc/sys/fs/file-nr -> (file handles allocated, allocated but unused (always 0 since
-    2.6), fs.file-max)."""
-    allocated, unused, file_max = (int(x) for x in text.split()[:3])
-    return allocated, unused, file_max
-
-
-def parse_port_range(text):
-    """/proc/sys/net/ipv4/ip_local_port_range -> (first port, last port)."""
-    low, high = (int(x) for x in text.split()[:2])
-    return low, high
-
-
-# ---------------------------------------------------------------------------------------------
-# Readers
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
@@ -165,16 +70,18 @@ def read(path):
 
 def meminfo_slab():
     """Slab: of /proc/meminfo in bytes (0 if absent)."""
-    return parse_meminfo(read("/proc/meminfo")).get("Slab", 0) * 1024
+    return fact("meminfo")["slab"]
 
 
 def slabinfo():
-    """name -> bytes held by the cache (whole slabs), or {} when /proc/slabinfo is unreadable."""
+    """name -> bytes held by the cache (whole slabs), or {} when /proc/slabinfo is unreadable
+    (it is root's only)."""
     try:
-        text = read("/proc/slabinfo")
-    except OSError:
-        return {}
-    return parse_slabinfo(text)
+        return fact("slab")
+    except KernelError as e:
+        if e.code == UNREADABLE:
+            return {}
+        raise
 
 
 class Lines:
@@ -210,62 +117,68 @@ class Lines:
 
 
 def machine():
-    mem = parse_meminfo(read("/proc/meminfo"))["MemTotal"] // 1048576
-    hard = subprocess.run(["bash", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
-    return f"{os.cpu_count()} cores, {mem} GiB, Linux {os.uname().release}, RLIMIT_NOFILE hard {hard}"
+    """The machine line every record starts with: cores, memory, kernel, RLIMIT_NOFILE's hard limit."""
+    return fact("machine")
 
 
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_table():
-    """pid -> (ppid, comm, cpu ticks (utime + stime), starttime) of every process now."""
-    table = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = read(f"/proc/{d}/stat")
-        except OSError:
-            continue
-        table[int(d)] = parse_pid_stat(stat)
-    return table
-
-
-def _descendants(root, table):
-    children = {}
-    for pid, row in table.items():
-        children.setdefault(row[0], []).append(pid)
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
 def tree_rss(pid):
     """RSS of a process and all its descendants, in bytes."""
-    total = 0
-    for p in _descendants(pid, _proc_table()):
-        try:
-            total += parse_statm(read(f"/proc/{p}/statm"))["resident"] * PAGE
-        except (OSError, ValueError, KeyError):
-            pass
-    return total
+    return fact(f"tree-rss={pid}")
 
 
 def tree_cpu_s(pids):
     """CPU seconds (user + system) used so far by these processes and all their descendants."""
-    table = _proc_table()
-    seen = set()
-    for pid in pids:
-        seen.update(_descendants(pid, table))
-    return round(sum(table[p][2] for p in seen if p in table) / TICK, 2)
+    return round(fact("tree-cpu=" + ",".join(str(p) for p in pids)), 2)
 
 
-def _busy_ticks():
-    return parse_stat_busy(read("/proc/stat"))
+def _snapshot():
+    """(busy ticks of /proc/stat, pid -> (ppid, comm, cpu ticks (utime + stime), starttime)), read
+    in one run of c10m-kernel."""
+    k = kernel("cpu-busy", "procs")
+    return k["cpu-busy"], {int(pid): (p["ppid"], p["comm"], p["utime"] + p["stime"], p["start_ticks"])
+                           for pid, p in k["procs"].items()}
+
+
+def cpu_record(elapsed, busy0, table0, busy, table, mine, cpus, tick=TICK):
+    """Who used the CPU over a window of `elapsed` seconds: `busy0`/`table0` and `busy`/`table`
+    are snapshots at its two ends (_snapshot()); `mine` the pid whose tree is the run measured."""
+    def ours(pid):
+        seen = 0
+        while pid > 1 and seen < 64:
+            if pid == mine:
+                return True
+            pid = table.get(pid, (0,))[0]
+            seen += 1
+        return False
+
+    others, kthreads = {}, 0
+    for pid, (ppid, comm, ticks, start) in table.items():
+        if ours(pid):
+            continue
+        before = table0.get(pid)
+        d = ticks - before[2] if before and before[3] == start else ticks
+        if d <= 0:
+            continue
+        if pid == 2 or ppid == 2:
+            kthreads += d
+        else:
+            key = f"{comm} (pid {pid})"
+            others[key] = others.get(key, 0) + d
+    total = (busy - busy0) / tick
+    foreign = sum(others.values()) / tick
+    top = sorted(others.items(), key=lambda kv: -kv[1])[:3]
+    return {
+        "window_s": round(elapsed, 2),
+        "cpu_busy_s": round(total, 2),
+        "cpu_available_s": round(elapsed * cpus, 2),
+        "cpu_others_s": round(foreign, 2),
+        "cpu_kernel_threads_s": round(kthreads / tick, 2),
+        "cpu_run_s": round(total - foreign, 2),
+        "others_top": [{"process": k, "cpu_s": round(v / tick, 2)} for k, v in top],
+    }
 
 
 class CpuWindow:
@@ -278,52 +191,22 @@ class CpuWindow:
     The summary names such processes so a slow ramp is read correctly."""
 
     def start(self):
-        self.t0, self.busy0, self.table0 = time.time(), _busy_ticks(), _proc_table()
+        self.t0 = time.time()
+        self.busy0, self.table0 = _snapshot()
         return self
 
     def stop(self):
-        busy, table, mine = _busy_ticks(), _proc_table(), os.getpid()
-        elapsed = time.time() - self.t0
-
-        def ours(pid):
-            seen = 0
-            while pid > 1 and seen < 64:
-                if pid == mine:
-                    return True
-                pid = table.get(pid, (0,))[0]
-                seen += 1
-            return False
-
-        others, kthreads = {}, 0
-        for pid, (ppid, comm, ticks, start) in table.items():
-            if ours(pid):
-                continue
-            before = self.table0.get(pid)
-            d = ticks - before[2] if before and before[3] == start else ticks
-            if d <= 0:
-                continue
-            if pid == 2 or ppid == 2:
-                kthreads += d
-            else:
-                key = f"{comm} (pid {pid})"
-                others[key] = others.get(key, 0) + d
-        total = (busy - self.busy0) / TICK
-        foreign = sum(others.values()) / TICK
-        top = sorted(others.items(), key=lambda kv: -kv[1])[:3]
-        return {
-            "window_s": round(elapsed, 2),
-            "cpu_busy_s": round(total, 2),
-            "cpu_available_s": round(elapsed * (os.cpu_count() or 1), 2),
-            "cpu_others_s": round(foreign, 2),
-            "cpu_kernel_threads_s": round(kthreads / TICK, 2),
-            "cpu_run_s": round(total - foreign, 2),
-            "others_top": [{"process": k, "cpu_s": round(v / TICK, 2)} for k, v in top],
-        }
+        busy, table = _snapshot()
+        return cpu_record(time.time() - self.t0, self.busy0, self.table0, busy, table,
+                          os.getpid(), os.cpu_count() or 1)
 
 
 if __name__ == "__main__":
     # `python3 scripts/procutil.py machine`: the machine line of every record, for the shell scripts.
     if sys.argv[1:] == ["machine"]:
-        print(machine())
+        try:
+            print(machine())
+        except KernelError as e:
+            sys.exit(f"procutil.py: {e}")
     else:
         sys.exit("usage: procutil.py machine")

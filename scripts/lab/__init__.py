@@ -9,5 +9,6 @@
   report.py       that record as text, Markdown and JSON, and the result files
   experiments/    one module per experiment; experiments/__init__.py holds the teaching order
 
-The /proc parsers are in scripts/procutil.py, shared with bench.py.
+The kernel's figures come from c10m-kernel (crates/kernel), run by scripts/procutil.py, which
+bench.py shares.
 """

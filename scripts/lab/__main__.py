@@ -31,7 +31,7 @@ import json  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 
-from procutil import log, machine  # noqa: E402
+from procutil import KERNEL, log, machine  # noqa: E402
 
 from lab.cleanup import teardown  # noqa: E402
 from lab.errors import LabSkipped  # noqa: E402
@@ -69,9 +69,9 @@ def main():
     if why:
         print(f"lab: SKIPPED: cannot create a network namespace here ({why})", file=sys.stderr)
         return SKIPPED
-    for b in ("c10m-server", "c10m-client"):
-        if not os.path.exists(os.path.join(BIN, b)):
-            print(f"lab: {BIN}/{b} is missing: run make build first", file=sys.stderr)
+    for path in (os.path.join(BIN, "c10m-server"), os.path.join(BIN, "c10m-client"), KERNEL):
+        if not os.path.exists(path):
+            print(f"lab: {path} is missing: run make build first", file=sys.stderr)
             return 1
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: (teardown(), sys.exit(130)))

@@ -1,6 +1,7 @@
 """Throwaway network namespaces: `lo` up, addresses of 198.18.0.0/15 on it, per-namespace sysctls
-written from inside (the host's stay as they are), and the namespace's own /proc/net files read
-and parsed (by procutil). Also the probe for whether this machine can make namespaces at all."""
+written from inside (the host's stay as they are), and the namespace's own figures read by
+c10m-kernel run inside it (`ip netns exec NAME c10m-kernel FACT...`). Also the probe for whether
+this machine can make namespaces at all."""
 
 import os
 import shlex
@@ -9,7 +10,7 @@ import signal
 import subprocess
 import threading
 
-from procutil import parse_net_tcp, parse_netstat, parse_sockstat
+import procutil
 
 from .cleanup import track_namespace
 from .run import sh
@@ -81,27 +82,30 @@ class Netns:
         sh(["ip", "netns", "exec", self.name, "sh", "-c",
             f"printf '%s' {shlex.quote(str(value))} > {self.path(key)}"])
 
-    def read(self, path):
-        return subprocess.run(["ip", "netns", "exec", self.name, "cat", path],
-                              capture_output=True, text=True, check=True).stdout
+    def kernel(self, *facts):
+        """{fact: value} of c10m-kernel run inside the namespace (procutil.kernel)."""
+        return procutil.kernel(*facts, prefix=self.exec_cmd([]))
 
     def get(self, key):
-        return self.read(self.path(key)).strip()
+        """A sysctl of the namespace, as text."""
+        return procutil.fact(f"sysctl={key}", prefix=self.exec_cmd([]))
 
     def exec_cmd(self, cmd):
         return ["ip", "netns", "exec", self.name] + cmd
 
     def netstat(self):
         """TcpExt counters of this namespace."""
-        return parse_netstat(self.read("/proc/net/netstat")).get("TcpExt", {})
+        return procutil.fact("netstat", prefix=self.exec_cmd([])).get("TcpExt", {})
 
     def sockstat(self):
-        """The TCP: line of this namespace's sockstat (inuse, orphan, tw, alloc, mem)."""
-        return parse_sockstat(self.read("/proc/net/sockstat")).get("TCP", {})
+        """This namespace's sockstat: tcp_inuse (IPv4), tcp6_inuse, tcp_tw, tcp_orphan,
+        tcp_mem_pages..."""
+        return procutil.fact("sockstat", prefix=self.exec_cmd([]))
 
-    def tcp_sockets(self):
-        """(local port, remote port, state) of every IPv4 TCP socket in the namespace."""
-        return parse_net_tcp(self.read("/proc/net/tcp"))
+    def tcp_port(self, port):
+        """The namespace's TCP sockets of `port` by state: {"local": {state: n}, "remote": {...},
+        "client_ports": {...}} (c10m-kernel's tcp-port=PORT)."""
+        return procutil.fact(f"tcp-port={port}", prefix=self.exec_cmd([]))
 
     def delete(self):
         pids = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True,

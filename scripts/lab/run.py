@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from procutil import Lines, read
+from procutil import Lines, kernel
 
 from .cleanup import track_process
 from .errors import LabError
@@ -110,12 +110,12 @@ class Proc:
                     objs.append(o)
         return objs
 
-    def net(self, name):
-        """The text of /proc/net/NAME as this process sees it, in its namespace, read through
-        /proc/PID/net from here: cheap enough to sample every few milliseconds, where
-        Netns.read() starts a process each time. (`ip netns exec` execs the program, so PID is
-        the program's.)"""
-        return read(f"/proc/{self.p.pid}/net/{name}")
+    def kernel(self, *facts):
+        """{fact: value} of c10m-kernel for the /proc/net facts of this process's namespace, read
+        through /proc/PID/net from here (--net-of): cheap enough to sample every few
+        milliseconds, where Netns.kernel() enters the namespace each time. (`ip netns exec` execs
+        the program, so PID is the program's.)"""
+        return kernel(*facts, net_of=self.p.pid)
 
     def last(self, ty):
         objs = self.json(ty)

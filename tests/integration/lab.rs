@@ -2,7 +2,12 @@
 //! checks its own outcome; a test here runs one and fails with its whole report when a check
 //! does not hold. Where namespaces cannot be made (not root, no `ip netns`), the lab exits 77
 //! and the test says SKIPPED.
+//!
+//! One test per experiment, each with its lock, is written once in [`lab_tests!`], and
+//! `every_experiment_has_a_test` holds that list to `scripts/lab --list`: an experiment added
+//! without a test here (or a test left for one removed) fails it by name.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Instant;
 
@@ -44,94 +49,82 @@ fn lab(name: &str) {
     );
 }
 
-#[test]
-fn lab_ports_one_pair() {
-    let _g = shared();
-    lab("ports-one-pair");
+/// `test_name: "experiment-name", lock;` for each experiment: a `#[test]` that takes the lock
+/// (`shared`, `exclusive`, or `unlocked` for one that opens no socket) and runs it, and
+/// [`TESTED`], the (test, experiment) pairs.
+macro_rules! lab_tests {
+    ($($(#[$doc:meta])* $test:ident: $name:literal, $lock:ident;)*) => {
+        const TESTED: &[(&str, &str)] = &[$((stringify!($test), $name)),*];
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $test() {
+                let _g = $lock();
+                lab($name);
+            }
+        )*
+    };
+}
+
+/// No lock: the experiment opens no socket and changes nothing machine-wide.
+fn unlocked() {}
+
+lab_tests! {
+    lab_ports_one_pair: "ports-one-pair", shared;
+    lab_ports_sources: "ports-sources", shared;
+    lab_ports_destinations: "ports-destinations", shared;
+    lab_one_port_beyond_65535: "one-port-beyond-65535", exclusive;
+    lab_time_wait: "time-wait", shared;
+    lab_listen_queue: "listen-queue", shared;
+    /// It changes the machine-wide nf_conntrack_max for its runs: nothing else may run beside it.
+    lab_conntrack: "conntrack", exclusive;
+    /// It lowers the machine-wide tcp_mem for one run: nothing else may run beside it.
+    lab_tcp_mem: "tcp-mem", exclusive;
+    lab_fin_wait_2: "fin-wait-2", shared;
+    lab_syn_flood: "syn-flood", shared;
+    lab_fd_limits: "fd-limits", shared;
+    lab_socket_memory: "socket-memory", exclusive;
+    lab_cpu_cost: "cpu-cost", exclusive;
+    /// It measures CPU shares: nothing else heavy may run beside it.
+    lab_autogroup: "autogroup", exclusive;
+    lab_retired_knobs: "retired-knobs", unlocked;
+}
+
+/// The experiments `scripts/lab --list` names (the first word of each line).
+fn listed() -> BTreeSet<String> {
+    let out = Command::new("python3")
+        .arg(repo().join("scripts").join("lab"))
+        .arg("--list")
+        .output()
+        .expect("python3 runs scripts/lab --list");
+    assert!(
+        out.status.success(),
+        "scripts/lab --list failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
-fn lab_ports_sources() {
-    let _g = shared();
-    lab("ports-sources");
-}
-
-#[test]
-fn lab_ports_destinations() {
-    let _g = shared();
-    lab("ports-destinations");
-}
-
-#[test]
-fn lab_one_port_beyond_65535() {
-    let _g = exclusive();
-    lab("one-port-beyond-65535");
-}
-
-#[test]
-fn lab_time_wait() {
-    let _g = shared();
-    lab("time-wait");
-}
-
-#[test]
-fn lab_listen_queue() {
-    let _g = shared();
-    lab("listen-queue");
-}
-
-#[test]
-fn lab_conntrack() {
-    // It changes the machine-wide nf_conntrack_max for its runs: nothing else may run beside it.
-    let _g = exclusive();
-    lab("conntrack");
-}
-
-#[test]
-fn lab_tcp_mem() {
-    // It lowers the machine-wide tcp_mem for one run: nothing else may run beside it.
-    let _g = exclusive();
-    lab("tcp-mem");
-}
-
-#[test]
-fn lab_fin_wait_2() {
-    let _g = shared();
-    lab("fin-wait-2");
-}
-
-#[test]
-fn lab_syn_flood() {
-    let _g = shared();
-    lab("syn-flood");
-}
-
-#[test]
-fn lab_fd_limits() {
-    let _g = shared();
-    lab("fd-limits");
-}
-
-#[test]
-fn lab_socket_memory() {
-    let _g = exclusive();
-    lab("socket-memory");
-}
-
-#[test]
-fn lab_cpu_cost() {
-    let _g = exclusive();
-    lab("cpu-cost");
-}
-
-#[test]
-fn lab_autogroup() {
-    // It measures CPU shares: nothing else heavy may run beside it.
-    let _g = exclusive();
-    lab("autogroup");
-}
-
-#[test]
-fn lab_retired_knobs() {
-    lab("retired-knobs");
+fn every_experiment_has_a_test() {
+    let listed = listed();
+    let tested: BTreeSet<String> = TESTED.iter().map(|(_, name)| name.to_string()).collect();
+    let untested: Vec<_> = listed.difference(&tested).collect();
+    let stale: Vec<_> = tested.difference(&listed).collect();
+    assert!(
+        untested.is_empty() && stale.is_empty(),
+        "scripts/lab --list and tests/integration/lab.rs differ: experiments without a test: \
+         {untested:?}; tests without an experiment: {stale:?} (add or remove a line of lab_tests!)"
+    );
+    for (test, name) in TESTED {
+        assert_eq!(
+            *test,
+            format!("lab_{}", name.replace('-', "_")),
+            "the test of {name} is misnamed"
+        );
+    }
 }

@@ -4,13 +4,18 @@
 //! dentries for socket inodes and epoll items live; `SUnreclaim` is the part that cannot be
 //! dropped under pressure. The file says `kB` but means KiB (1024 bytes). `/proc/slabinfo` (root
 //! only on most systems) has per-cache object counts, so one can see `TCP`, `sock_inode_cache`,
-//! `eventpoll_epi` grow by one object per connection.
+//! `eventpoll_epi` grow by one object per connection. A cache takes memory from the page
+//! allocator a slab at a time (`pagesperslab` pages holding `objperslab` objects), so what it
+//! holds is counted in whole slabs: a slab with one object in use pins all its pages.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 
+use serde::Serialize;
+
 /// The few `/proc/meminfo` lines c10m shows, in bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MemInfo {
     pub mem_total: u64,
     pub mem_available: u64,
@@ -75,12 +80,12 @@ pub struct SlabCache {
 }
 
 impl SlabCache {
-    /// Memory the cache holds, counted in whole slabs: a half-empty slab still
-    /// pins all its pages. Falls back to `num_objs * objsize` when
-    /// `objperslab` is 0.
+    /// Memory the cache holds, counted in whole slabs: `ceil(num_objs / objperslab) x
+    /// pagesperslab x page_size`, since a half-empty slab still pins all its pages. A line that
+    /// claims 0 objects per slab holds no whole slab: 0.
     pub fn bytes(&self, page_size: u64) -> u64 {
         if self.objperslab == 0 {
-            return self.num_objs.saturating_mul(self.objsize);
+            return 0;
         }
         self.num_objs
             .div_ceil(self.objperslab)
@@ -109,9 +114,16 @@ pub fn parse_slabinfo(text: &str) -> Vec<SlabCache> {
         .collect()
 }
 
-/// Usually needs root: `/proc/slabinfo` is mode 0400.
-pub fn read_slabinfo() -> io::Result<Vec<SlabCache>> {
-    Ok(parse_slabinfo(&fs::read_to_string("/proc/slabinfo")?))
+/// Cache name -> bytes it holds ([`SlabCache::bytes`], whole slabs) of a `/proc/slabinfo` text,
+/// the file that is mode 0400: root only.
+pub fn slab_bytes_by_cache(text: &str, page_size: u64) -> BTreeMap<String, u64> {
+    parse_slabinfo(text)
+        .into_iter()
+        .map(|c| {
+            let bytes = c.bytes(page_size);
+            (c.name, bytes)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -164,15 +176,28 @@ broken line
     }
 
     #[test]
-    fn slab_bytes_fallback() {
-        let c = SlabCache {
-            name: "x".into(),
-            active_objs: 3,
-            num_objs: 3,
-            objsize: 100,
-            objperslab: 0,
-            pagesperslab: 1,
-        };
-        assert_eq!(c.bytes(4096), 300);
+    fn bytes_by_cache_in_whole_slabs() {
+        // The one definition the harness uses (bench.py's slab per pair, socket-memory's and
+        // conntrack's slab rows): ceil(num_objs / objperslab) x pagesperslab x page.
+        let text = "slabinfo - version: 2.1
+# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>
+btrfs_delayed_node      0      0    312   13    1 : tunables    0    0    0 : slabdata      0      0      0
+TCP                   92    156   2368   13    8 : tunables    0    0    0 : slabdata     12     12      0
+sock_inode_cache     229    380    832   19    4 : tunables    0    0    0 : slabdata     20     20      0
+filp                 651    651    192   21    1 : tunables    0    0    0 : slabdata     31     31      0
+dentry             20516  20748    192   21    1 : tunables    0    0    0 : slabdata    988    988      0
+kmalloc-64             1      1     64   64    1 : tunables    0    0    0 : slabdata      1      1      0
+odd                    0      5     64    0    1 : tunables    0    0    0 : slabdata      0      0      0
+";
+        let caches = slab_bytes_by_cache(text, 4096);
+        assert_eq!(caches["TCP"], 12 * 8 * 4096); // ceil(156 / 13) slabs of 8 pages
+        assert_eq!(caches["sock_inode_cache"], 20 * 4 * 4096);
+        assert_eq!(caches["filp"], 31 * 4096);
+        assert_eq!(caches["dentry"], 988 * 4096);
+        assert_eq!(caches["btrfs_delayed_node"], 0);
+        assert_eq!(caches["kmalloc-64"], 4096); // one object pins its whole slab
+        assert_eq!(caches["odd"], 0); // 0 objects per slab: no whole slab
+        assert_eq!(caches.len(), 7); // the two header lines are skipped
+        assert!(slab_bytes_by_cache("", 4096).is_empty());
     }
 }

@@ -5,8 +5,6 @@
 //! full and a completed handshake was dropped.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
 
 /// Parses `/proc/net/netstat` or `/proc/net/snmp` into `"Prefix.Name" -> value`.
 /// Lines come in header/value pairs with the same prefix. Values that are not
@@ -34,13 +32,6 @@ pub fn parse_netstat(text: &str) -> BTreeMap<String, u64> {
         }
     }
     out
-}
-
-/// `/proc/net/netstat` (TcpExt, IpExt, ...) and `/proc/net/snmp` (Ip, Tcp, ...) merged.
-pub fn read_netstat() -> io::Result<BTreeMap<String, u64>> {
-    let mut all = parse_netstat(&fs::read_to_string("/proc/net/netstat")?);
-    all.extend(parse_netstat(&fs::read_to_string("/proc/net/snmp")?));
-    Ok(all)
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@
 use std::fs;
 use std::io;
 
+use serde::Serialize;
+
 /// System-wide socket counters from `/proc/net/sockstat` (+ `sockstat6`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SockStat {
     pub sockets_used: u64,
     pub tcp_inuse: u64,

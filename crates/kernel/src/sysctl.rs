@@ -47,8 +47,10 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 /// `net.ipv4.ip_local_port_range`, inclusive on both ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PortRange {
     pub low: u16,
     pub high: u16,
@@ -87,7 +89,7 @@ pub fn parse_tcp_mem(text: &str) -> Option<TcpMem> {
 }
 
 /// `fs.file-nr`: allocated file handles, free ones (0 on modern kernels), max.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FileNr {
     pub allocated: u64,
     pub free: u64,
@@ -114,11 +116,8 @@ pub fn parse_u64(text: &str) -> Option<u64> {
     text.trim().parse().ok()
 }
 
-pub fn parse_i64(text: &str) -> Option<i64> {
-    text.trim().parse().ok()
-}
-
-fn sysctl_path(name: &str) -> io::Result<PathBuf> {
+/// The file of a sysctl: `/proc/sys/` and its name with dots turned into slashes.
+pub fn sysctl_path(name: &str) -> io::Result<PathBuf> {
     if name.is_empty() || name.contains("..") || name.starts_with('/') {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -131,12 +130,6 @@ fn sysctl_path(name: &str) -> io::Result<PathBuf> {
 /// Reads /proc/sys/<name with dots turned into slashes>, e.g. "net.core.somaxconn".
 pub fn read_sysctl(name: &str) -> io::Result<String> {
     fs::read_to_string(sysctl_path(name)?)
-}
-
-/// Writes it (used by labs/bench; caller restores). Needs root (or
-/// CAP_SYS_ADMIN / CAP_NET_ADMIN in the right namespace).
-pub fn write_sysctl(name: &str, value: &str) -> io::Result<()> {
-    fs::write(sysctl_path(name)?, value)
 }
 
 /// Every knob above, read once; a field is `None` when its file is absent
@@ -247,7 +240,6 @@ mod tests {
         assert_eq!(parse_u64("4096\n"), Some(4096));
         assert_eq!(parse_u64(" 9223372036854775807 \n"), Some(i64::MAX as u64));
         assert_eq!(parse_u64("-1\n"), None);
-        assert_eq!(parse_i64("-1\n"), Some(-1));
         assert_eq!(parse_u64(""), None);
     }
 

@@ -45,7 +45,7 @@ def run(lab):
             s = lab.server(ns, "198.18.0.1:7000", "--workers", per_side, "--quiet", *extra)
             c = lab.client_start(ns, "-n", n, "--processes", per_side, "--hold", hold,
                                  "--ping-interval", 0.005, "--quiet", *extra)
-            if not wait_for(lambda: ns.sockstat().get("inuse", 0) >= 2 * n or c.p.poll() is not None,
+            if not wait_for(lambda: ns.sockstat()["tcp_inuse"] >= 2 * n or c.p.poll() is not None,
                             60, 0.05):
                 raise LabError("the client did not reach its count:\n" + c.dump())
             # A busy program started on its own, as any other program would be: its own session.

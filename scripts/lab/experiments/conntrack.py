@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 
-from procutil import parse_nf_conntrack_stat, slabinfo
+from procutil import slabinfo
 
 from ..errors import LabSkipped
 from ..framework import fmt
@@ -74,7 +74,7 @@ def one_run(lab, tag, limit, notrack=False):
         f.write(str(limit))
     lab.server(ns, "198.18.0.1:7000", "--quiet")
     slab0 = slabinfo().get("nf_conntrack", 0)
-    st0 = parse_nf_conntrack_stat(ns.read("/proc/net/stat/nf_conntrack"))
+    st0 = ns.kernel("conntrack")["conntrack"]
     log0 = len(kmsg_table_full())
     c = lab.client_start(ns, "-n", N, "--connect-timeout", 3, "--hold", 2, "--quiet")
     count = 0
@@ -87,7 +87,7 @@ def one_run(lab, tag, limit, notrack=False):
         return c.p.poll() is not None
     wait_for(peak, 60, 0.2)
     c.wait(60)
-    st = parse_nf_conntrack_stat(ns.read("/proc/net/stat/nf_conntrack"))
+    st = ns.kernel("conntrack")["conntrack"]
     s = c.last("summary")
     return {
         "established": s["established"], "failed": s["failed"], "count": count,

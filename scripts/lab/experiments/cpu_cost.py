@@ -49,7 +49,7 @@ def run(lab):
         s_cpu0 = tree_cpu_s([s.p.pid])
         window = CpuWindow().start()
         c = lab.client_start(ns, "-n", n, "--quiet", *args)
-        if not wait_for(lambda: ns.sockstat().get("inuse", 0) > 2 * n or c.p.poll() is not None,
+        if not wait_for(lambda: ns.sockstat()["tcp_inuse"] > 2 * n or c.p.poll() is not None,
                         60, 0.02):
             raise LabError("the client did not reach its count:\n" + c.dump())
         ramp = window.stop()
@@ -102,4 +102,5 @@ def run(lab):
              f"of 1,000,000 loopback connections would take {walk_s / max(seen, 1) * 2e6:,.1f} s "
              f"({walk_s * 1e6 / max(seen, 1):,.2f} us x 2,000,000).")
     lab.note("CPU is read from /proc/PID/stat (utime + stime) and /proc/stat; the polling of "
-             "sockstat (ip netns exec cat, every 20 ms) is counted in the busy figure.")
+             "sockstat (ip netns exec c10m-kernel sockstat, every 20 ms) is counted in the busy "
+             "figure.")

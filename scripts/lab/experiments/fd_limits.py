@@ -13,7 +13,7 @@ import resource
 import subprocess
 import time
 
-from procutil import parse_file_nr, read
+from procutil import kernel
 
 from ..framework import fmt
 
@@ -44,8 +44,9 @@ def run(lab):
     hard_try = subprocess.run(["sh", "-c", "ulimit -Hn 30000 2>&1; echo exit=$?"],
                               capture_output=True, text=True).stdout.strip().replace("\n", " ")
     host_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nr_open = int(read("/proc/sys/fs/nr_open"))
-    files_allocated, _, file_max = parse_file_nr(read("/proc/sys/fs/file-nr"))
+    k = kernel("sysctl=fs.nr_open", "file-nr")
+    nr_open = int(k["sysctl=fs.nr_open"])
+    files_allocated, file_max = k["file-nr"]["allocated"], k["file-nr"]["max"]
     lab.row("server under ulimit -n 1024: soft / hard", "often 1024 (C12)",
             f"{start.get('fd_soft', '?')} / {start.get('fd_hard', '?')}")
     lab.row("1,100 clients: the server held", "EMFILE near the limit",

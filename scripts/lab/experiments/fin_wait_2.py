@@ -31,7 +31,6 @@ CLAIMS = "C2"
 TITLE = "An orphaned FIN_WAIT_2 whose peer never closes lives tcp_fin_timeout seconds, up to 60"
 
 N = 200
-FIN_WAIT2, CLOSE_WAIT = 5, 8
 OPEN_AND_CLOSE = """
 import socket, sys
 socks = []
@@ -44,9 +43,9 @@ for s in socks:
 
 
 def counts(ns):
-    rows = ns.tcp_sockets()
-    return (sum(1 for lp, rp, st in rows if st == FIN_WAIT2 and rp == 7000),
-            sum(1 for lp, rp, st in rows if st == CLOSE_WAIT and lp == 7000))
+    """The clients' FIN_WAIT_2 sockets (connected to 7000) and the server's CLOSE_WAIT (on 7000)."""
+    port = ns.tcp_port(7000)
+    return port["remote"].get("FIN_WAIT2", 0), port["local"].get("CLOSE_WAIT", 0)
 
 
 def lifetime(timeout):

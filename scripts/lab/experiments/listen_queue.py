@@ -21,10 +21,9 @@ accept() resumes.
 docs/labs/listen-queue.md is the worksheet.
 """
 
-import subprocess
 import time
 
-from procutil import parse_listen_queues, parse_netstat
+from procutil import KernelError
 
 from ..errors import LabError
 from ..framework import fmt
@@ -42,8 +41,9 @@ def burst(lab, ns, server, n, hold):
     client and [(seconds since the burst began, accept queue, ListenDrops, ListenOverflows)],
     the counters counted from the burst's start."""
     def sample():
-        tcp = parse_netstat(server.net("netstat")).get("TcpExt", {})
-        return (parse_listen_queues(server.net("tcp")).get(PORT, 0),
+        k = server.kernel("netstat", "listen-queues")
+        tcp = k["netstat"].get("TcpExt", {})
+        return (k["listen-queues"].get(str(PORT), 0),
                 tcp.get("ListenDrops", 0), tcp.get("ListenOverflows", 0))
     _, drops0, over0 = sample()
     t0 = time.time()
@@ -93,7 +93,7 @@ def run(lab):
     syn_backlog = small.get("net.ipv4.tcp_max_syn_backlog")
     try:
         linear = small.get("net.ipv4.tcp_syn_linear_timeouts")
-    except subprocess.CalledProcessError:  # before Linux 6.5: exponential from the first
+    except KernelError:  # before Linux 6.5: exponential from the first
         linear = "absent"
 
     srv1 = lab.server(small, "198.18.0.1:7000", "--pause-accept", 0, "--quiet")

@@ -27,7 +27,7 @@ def run(lab):
     # /proc/net/tcp is walked bucket by bucket while connections are still being hashed, so a
     # walk during the ramp can see a socket twice (one run counted 81,090 for 70,000). Count
     # only once two walks in a row agree: the ramp is over and the table holds still.
-    on_port = settled(lambda: sum(1 for r in ns.tcp_sockets() if r[0] == 7000 and r[2] == 1),
+    on_port = settled(lambda: ns.tcp_port(7000)["local"].get("ESTABLISHED", 0),
                       60, 0.5, accept=lambda k: k > 0)
     c.wait(120)
     s.stop()

@@ -124,7 +124,9 @@ def run(lab):
     both = lab.ns("both", ["198.18.0.1", "2001:2::1"], {"net.ipv4.ip_local_port_range": RANGE_1000})
     lab.server(both, "[::]:7000", "--quiet")
     c4 = lab.client_start(both, "-n", 1000, "--target", "198.18.0.1:7000", "--hold", 4, "--quiet")
-    wait_for(lambda: both.sockstat().get("inuse", 0) >= 2 * 990, 20, 0.1)
+    # The [::] listener's accepted ends are IPv6 sockets (IPv4-mapped): count both families.
+    wait_for(lambda: sum(both.sockstat()[k] for k in ("tcp_inuse", "tcp6_inuse")) >= 2 * 990,
+             20, 0.1)
     cb = lab.client(both, "-n", 1000, "--target", "[2001:2::1]:7000", "--hold", 1, "--quiet")
     c4.wait(30)
     e4, eb = c4.last("summary")["established"], cb.last("summary")["established"]

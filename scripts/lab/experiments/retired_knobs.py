@@ -13,8 +13,6 @@ docs/labs/retired-knobs.md is the worksheet.
 
 import os
 
-from procutil import parse_port_range
-
 from ..errors import LabError
 from ..framework import fmt
 
@@ -23,13 +21,19 @@ CLAIMS = "C4, C5"
 TITLE = "Knobs the article names that this kernel no longer has, or that do nothing"
 
 
+def port_range(ns):
+    """The namespace's ip_local_port_range as (first, last)."""
+    r = ns.kernel("port-range")["port-range"]
+    return r["low"], r["high"]
+
+
 def run(lab):
     ns = lab.ns("knobs")
     release = os.uname().release
     recycle = os.path.exists("/proc/sys/net/ipv4/tcp_tw_recycle")
-    default_range = parse_port_range(ns.get("net.ipv4.ip_local_port_range"))
+    default_range = port_range(ns)
     ns.sysctl("net.ipv4.ip_local_port_range", "1024 65535")
-    wide = parse_port_range(ns.get("net.ipv4.ip_local_port_range"))
+    wide = port_range(ns)
     try:
         ns.sysctl("net.ipv4.tcp_tw_recycle", 1)
         wrote = "accepted"

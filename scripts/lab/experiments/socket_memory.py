@@ -17,7 +17,7 @@ import os
 import statistics
 import time
 
-from procutil import meminfo_slab, parse_sockstat, slabinfo
+from procutil import meminfo_slab, slabinfo
 
 from ..framework import fmt
 
@@ -30,7 +30,7 @@ TITLE = "What a connection costs the kernel, idle and with data in flight"
 
 def tcp_inuse(server):
     """TCP sockets in the server's namespace: the listener and both ends of each connection."""
-    return parse_sockstat(server.net("sockstat")).get("TCP", {}).get("inuse", 0)
+    return server.kernel("sockstat")["sockstat"]["tcp_inuse"]
 
 
 def ramp(server, n, samples):
@@ -94,12 +94,12 @@ def run(lab):
 
     busy = lab.ns("busy", ["198.18.0.1"])
     lab.server(busy, "198.18.0.1:7000", "--pause-accept", 0, "--quiet")
-    mem0 = busy.sockstat().get("mem", 0)
+    mem0 = busy.sockstat()["tcp_mem_pages"]
     c = lab.client_start(busy, "-n", n_busy, "--concurrency", n_busy, "--ping-interval", 0.5,
                          "--payload", payload, "--hold", 3, "--quiet")
     peak = 0
     while c.p.poll() is None:
-        peak = max(peak, busy.sockstat().get("mem", 0))
+        peak = max(peak, busy.sockstat()["tcp_mem_pages"])
         time.sleep(0.1)
     c.wait(30)
     per_busy = (peak - mem0) * os.sysconf("SC_PAGE_SIZE") / n_busy

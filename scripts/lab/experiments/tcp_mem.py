@@ -20,7 +20,7 @@ kernel still takes their data), N clients each sending one 64 KiB ping that is n
 docs/labs/tcp-mem.md is the worksheet.
 """
 
-from procutil import parse_sockstat, read
+from procutil import fact
 
 from ..errors import LabSkipped
 from ..framework import fmt
@@ -40,7 +40,7 @@ PAGE = 4096
 
 
 def tcp_pages():
-    return parse_sockstat(read("/proc/net/sockstat")).get("TCP", {}).get("mem", 0)
+    return fact("sockstat")["tcp_mem_pages"]
 
 
 def oom_lines():

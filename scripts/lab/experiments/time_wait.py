@@ -39,10 +39,10 @@ def watch_lifetime(ns, c):
     """After a 1-second burst, when do its TIME_WAIT sockets expire?"""
     t0 = time.time()
     c.wait(30)
-    first_tw = max(ns.sockstat().get("tw", 0), 1)
+    first_tw = max(ns.sockstat()["tcp_tw"], 1)
     first_gone = last_gone = None
     while time.time() - t0 < 80:
-        tw = ns.sockstat().get("tw", 0)
+        tw = ns.sockstat()["tcp_tw"]
         if first_gone is None and tw < first_tw:
             first_gone = time.time() - t0
         if tw == 0:
