@@ -129,9 +129,15 @@ def tree_rss(pid):
     return fact(f"tree-rss={pid}")
 
 
+def tree_cpu(pids):
+    """CPU seconds used so far by these processes and all their descendants: {user_s, system_s}."""
+    return fact("tree-cpu=" + ",".join(str(p) for p in pids))
+
+
 def tree_cpu_s(pids):
     """CPU seconds (user + system) used so far by these processes and all their descendants."""
-    return round(fact("tree-cpu=" + ",".join(str(p) for p in pids)), 2)
+    c = tree_cpu(pids)
+    return round(c["user_s"] + c["system_s"], 2)
 
 
 def _snapshot():

@@ -159,12 +159,14 @@ pub fn descendants(roots: &[u32], table: &BTreeMap<u32, ProcStat>) -> BTreeSet<u
     seen
 }
 
-/// CPU ticks (user + system) used so far by `roots` and all their descendants.
-pub fn tree_cpu_ticks(roots: &[u32], table: &BTreeMap<u32, ProcStat>) -> u64 {
+/// CPU ticks used so far by `roots` and all their descendants: (user, system).
+pub fn tree_cpu_ticks(roots: &[u32], table: &BTreeMap<u32, ProcStat>) -> (u64, u64) {
     descendants(roots, table)
         .iter()
         .filter_map(|pid| table.get(pid))
-        .fold(0u64, |sum, st| sum.saturating_add(st.cpu_ticks()))
+        .fold((0u64, 0u64), |(u, s), st| {
+            (u.saturating_add(st.utime), s.saturating_add(st.stime))
+        })
 }
 
 fn invalid(msg: &str) -> io::Error {
@@ -259,10 +261,17 @@ mod tests {
         assert_eq!(descendants(&[10], &table), set(&[10, 11, 12, 13]));
         assert_eq!(descendants(&[12, 20], &table), set(&[12, 13, 20]));
         assert_eq!(descendants(&[99], &table), set(&[99]));
-        // A tree counts each process once, however many roots lead to it; ticks are utime + stime.
-        assert_eq!(tree_cpu_ticks(&[10, 12], &table), 11 + 21 + 31 + 41);
-        assert_eq!(tree_cpu_ticks(&[99], &table), 0);
-        assert_eq!(tree_cpu_ticks(&[], &table), 0);
+        // A tree counts each process once, however many roots lead to it.
+        let (user, system) = tree_cpu_ticks(&[10, 12], &table);
+        assert_eq!(
+            user + system,
+            table[&10].cpu_ticks()
+                + table[&11].cpu_ticks()
+                + table[&12].cpu_ticks()
+                + table[&13].cpu_ticks()
+        );
+        assert_eq!(tree_cpu_ticks(&[99], &table), (0, 0));
+        assert_eq!(tree_cpu_ticks(&[], &table), (0, 0));
     }
 
     #[test]

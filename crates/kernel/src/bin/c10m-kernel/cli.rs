@@ -50,7 +50,7 @@ Facts (each one is a key of the JSON object, spelled as given, with its value):
                     start_ticks}}, times in clock ticks
   tree-rss=PID      /proc/P/statm of PID and every process descended from it: resident bytes, summed
                     (0 once they are gone)
-  tree-cpu=PID,...  /proc/P/stat of these PIDs and their descendants: CPU seconds, user + system
+  tree-cpu=PID,...  /proc/P/stat of these PIDs and their descendants: CPU seconds, {user_s, system_s}
   machine           \"N cores, M GiB, Linux RELEASE, RLIMIT_NOFILE hard H\"
 
 The /proc/net facts and the net.* sysctls are those of the network namespace the program runs in:

@@ -115,8 +115,9 @@ pub(crate) fn value(fact: &Fact, net: &Path) -> Result<Value, Failure> {
             json(rss)
         }
         Fact::TreeCpu(roots) => {
-            let ticks = pid::tree_cpu_ticks(roots, &procs()?);
-            json(ticks as f64 / mem::clock_ticks() as f64)
+            let (user, system) = pid::tree_cpu_ticks(roots, &procs()?);
+            let hz = mem::clock_ticks() as f64;
+            serde_json::json!({"user_s": user as f64 / hz, "system_s": system as f64 / hz})
         }
         Fact::Machine => Value::String(machine()?),
     })
@@ -201,7 +202,8 @@ mod tests {
         let rss = value(&Fact::TreeRss(me), Path::new(NET)).unwrap();
         assert!(rss.as_u64().unwrap() > 0);
         let cpu = value(&Fact::TreeCpu(vec![me]), Path::new(NET)).unwrap();
-        assert!(cpu.as_f64().unwrap() >= 0.0);
+        assert!(cpu["user_s"].as_f64().unwrap() >= 0.0);
+        assert!(cpu["system_s"].as_f64().unwrap() >= 0.0);
         let line = machine().unwrap();
         assert!(line.contains(" GiB, Linux ") && line.contains("RLIMIT_NOFILE hard"));
     }
