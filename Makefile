@@ -8,7 +8,7 @@ DESTDIR ?=
 BINS := c10m-server c10m-client
 GEN  := $(BIN)/generated
 
-.PHONY: all build generate install uninstall deb setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics lab
+.PHONY: all build generate install uninstall deb setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics bench-echo lab
 
 all: build
 
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-tun  BENCH_CONNS (default 3,000,000) to c10m-server from the TUN client in a namespace, vs the floor server"
 	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-metrics  server user bytes per connection with and without --metrics (BENCH_N, BENCH_ROUNDS)"
+	@echo "make bench-echo  traffic at 19,000, 200,000 and 1,000,000 connections: the rate sweep to the knee, c10m-server vs the floor's echo server"
 	@echo "make bench-ramp  the ramp to BENCH_CONNS alone, c10m vs the C floor, BENCH_ROUNDS alternating rounds, wall and CPU"
 	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 3 min, root)"
 	@echo "make lab-NAME  one experiment: $(shell python3 scripts/lab --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ')"
@@ -96,6 +97,9 @@ bench-connect: build
 
 bench-metrics: build
 	scripts/bench-metrics.sh
+
+bench-echo: build setup
+	python3 scripts/bench-echo.py
 
 bench-ramp: build
 	python3 scripts/bench-ramp.py

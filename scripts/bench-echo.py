@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""make bench-echo: traffic through N held connections, c10m-server against the floor's echo
+server, from a light load to the knee.
+
+For each N of BENCH_ECHO_SIZES it opens N connections to one port and holds them while the client
+offers pings at a rate that doubles every step (`c10m-client --message-rate R1,R2,... --step S`,
+64-byte pings spread evenly over the connections, every echo checked byte for byte). A step whose
+echoes come back at under 95% of the offered rate, or with a p99 past 10 ms, is past the knee and
+ends the sweep. Then the floor's echo server (../shared/floor/echo.c: the floor's accept loop plus
+writing back what it reads) takes the same client, the same N and the same steps, in the same run.
+
+N up to one process's descriptors (19,000 on a 20,000 limit) uses one process on each side over
+loopback; larger N uses the TUN client (no kernel socket on its side) in a throwaway network
+namespace, the server on 198.18.0.1 with as many workers (c10m-server --workers auto) or floor
+processes (SO_REUSEPORT) as the descriptors need.
+
+Each step reports the messages a second delivered, p50/p99/p99.9 of the round trip, and CPU per
+message: the servers' and the client's user and system seconds (from /proc, c10m-kernel) over the
+step, divided by the echoes that came back in it. The first step of each sweep is a warm-up whose
+end starts the measurement. The summary names the knee (the highest offered rate delivered at
+95% or more with p99 at most 1 ms, and at most 10 ms) and the ratios c10m / floor.
+
+Writes bench/results/echo/: summary.json, summary.md, steps.csv, plot.png (p99 and p50 against the
+offered rate, both servers, one panel per N), and a dated copy.
+
+Environment:
+  BENCH_ECHO_SIZES=19000,200000,1000000  BENCH_ECHO_START=10000 (the first measured rate)
+  BENCH_ECHO_MAX=10240000  BENCH_ECHO_STEP=5 (seconds a rate lasts)  BENCH_ECHO_PAYLOAD=64
+  C10M_BIN=target/release  FLOOR_SRC=../shared/floor  BENCH_OUT=bench/results
+Exit status: 0 every run held its N and echoed intact, 1 otherwise. Timings are reported, never
+judged. fs.file-max is raised for the run if needed and restored on every exit path.
+"""
+import csv
+import datetime
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import bench
+import plots
+from lab.netns import Netns, ehash_entries_for
+from procutil import Lines, log, machine, meminfo_slab, tree_cpu, tree_rss
+
+SIZES = [int(n) for n in os.environ.get("BENCH_ECHO_SIZES", "19000,200000,1000000").split(",")]
+START = int(os.environ.get("BENCH_ECHO_START", "10000"))
+MAX = int(os.environ.get("BENCH_ECHO_MAX", "10240000"))
+STEP = float(os.environ.get("BENCH_ECHO_STEP", "5"))
+PAYLOAD = int(os.environ.get("BENCH_ECHO_PAYLOAD", "64"))
+ONE_PROCESS = 19_500
+PER_FLOOR_PROCESS = 18_000
+TUN_ARGS = ["--engine", "tun", "--allow-remote", "--concurrency", "20000"]
+DELIVERED_SHARE, P99_KNEE_US, P99_SHARP_US = 0.95, 10_000, 1_000
+
+
+def rates():
+    """The warm-up rate, then START doubling up to MAX."""
+    out, r = [max(START // 2, 1)], START
+    while r <= MAX:
+        out.append(r)
+        r *= 2
+    return out
+
+
+def past_knee(step):
+    return (step["delivered_per_s"] < DELIVERED_SHARE * step["offered_per_s"]
+            or (step.get("rtt_p99_us") or 0) > P99_KNEE_US)
+
+
+def knee(steps, p99_us):
+    ok = [s["offered_per_s"] for s in steps
+          if s["delivered_per_s"] >= DELIVERED_SHARE * s["offered_per_s"]
+          and s.get("rtt_p99_us") is not None and s["rtt_p99_us"] <= p99_us]
+    return max(ok) if ok else None
+
+
+def start_servers(kind, n, host, port, work, ns):
+    """c10m-server (workers as the descriptors need), or the floor's echo processes."""
+    wrap = ns.exec_cmd if ns else (lambda c: c)
+    if kind == "c10m":
+        cmd = [f"{bench.BIN}/c10m-server", "--listen", f"{host}:{port}", "--json", "--quiet"]
+        if n > ONE_PROCESS:
+            cmd += ["--workers", "auto", "--max-conns", str(n)]
+        s = bench.start(wrap(cmd), "server", f"{work}/server.err")
+        if not Lines(s, "server").wait_for("listening on", 30):
+            raise SystemExit("c10m-server did not start: " + open(f"{work}/server.err").read()[-2000:])
+        return [s]
+    exe = f"{work}/floor-echo"
+    if not os.path.exists(exe):
+        subprocess.run(["gcc", "-O2", "-o", exe, f"{bench.FLOOR_SRC}/echo.c"], check=True)
+    count = 1 if n <= ONE_PROCESS else math.ceil(n / PER_FLOOR_PROCESS)
+    servers = [bench.start(wrap([exe, str(port), host, "1", "19900"]), "floor-echo", f"{work}/echo{i}.err")
+               for i in range(count)]
+    outs = [Lines(s, "floor-echo") for s in servers]
+    if not all(o.wait_for("LISTEN", 30) for o in outs):
+        raise SystemExit("the floor's echo server did not start")
+    return servers
+
+
+def sweep(kind, n, work):
+    """One server kind at one N: ramp, steps until the knee, teardown. The run's record."""
+    tun = n > ONE_PROCESS
+    host = "198.18.0.1" if tun else "127.0.0.1"
+    ns = None
+    if tun:
+        ns = Netns("echo", addrs=[host], sysctls={"net.core.somaxconn": 65535}, ehash=ehash_entries_for(n))
+        bench.NETNS = ns
+    port = bench.free_port()
+    slab0 = meminfo_slab()
+    servers = start_servers(kind, n, host, port, work, ns)
+    rs = rates()
+    hold = STEP * len(rs) + 2
+    cmd = [f"{bench.BIN}/c10m-client", "--target", f"{host}:{port}", "-n", str(n), "--hold", str(hold),
+           "--message-rate", ",".join(map(str, rs)), "--step", str(STEP), "--payload", str(PAYLOAD),
+           "--json"] + (TUN_ARGS if tun else [])
+    client = bench.start(ns.exec_cmd(cmd) if ns else cmd, "client", f"{work}/client-{kind}.err")
+    out = Lines(client, "client")
+    pids = [s.pid for s in servers]
+    steps, seen, last, server_rss, slab = [], 0, None, 0, 0
+    deadline = time.time() + 900 + hold
+    while client.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+        upto = len(out.lines)
+        lines = [json.loads(l) for l in out.lines[seen:upto] if l.startswith('{"type":"step"')]
+        seen = upto
+        for st in lines:
+            now = {"t": time.time(), "server": tree_cpu(pids), "client": tree_cpu([client.pid])}
+            if last is not None:
+                steps.append(step_record(st, last, now))
+                log(f"{kind} n={n:,}: {fmt_step(steps[-1])}")
+            else:
+                server_rss = tree_rss_all(pids)
+                slab = meminfo_slab() - slab0
+            last = now
+            if steps and past_knee(steps[-1]):
+                bench.stop(client, signal.SIGINT, 120)
+                break
+    if client.poll() is None:
+        bench.stop(client, signal.SIGINT, 120)
+    out.thread.join(10)
+    for s in servers:
+        bench.stop(s, signal.SIGINT, 60)
+    summary = out.last.get("summary", {})
+    bench.settle()
+    if ns:
+        ns.delete()
+        bench.NETNS = None
+    return {
+        "server": kind, "connections": n, "engine": "tun" if tun else "socket",
+        "server_processes": len(servers) if kind == "floor" else None,
+        "established": summary.get("established"), "echo_mismatches": summary.get("echo_mismatches"),
+        "failed": summary.get("failed"), "ramp_s": summary.get("elapsed_to_all_s"),
+        "server_rss_bytes": server_rss, "kernel_slab_bytes": slab,
+        "steps": steps,
+        "knee_p99_1ms_per_s": knee(steps, P99_SHARP_US), "knee_p99_10ms_per_s": knee(steps, P99_KNEE_US),
+        "ok": summary.get("established") == n and summary.get("echo_mismatches") == 0,
+    }
+
+
+def tree_rss_all(pids):
+    return sum(tree_rss(p) for p in pids)
+
+
+def step_record(st, before, after):
+    """A step line of the client with the CPU the servers and the client used meanwhile."""
+    echoed = max(st["echoed"], 1)
+
+    def per_msg(who, kind):
+        return round((after[who][kind] - before[who][kind]) * 1e6 / echoed, 3)
+
+    return {
+        "offered_per_s": st["offered_per_s"], "delivered_per_s": st["delivered_per_s"],
+        "echoed": st["echoed"], "rtt_p50_us": st.get("rtt_p50_us"), "rtt_p99_us": st.get("rtt_p99_us"),
+        "rtt_p999_us": st.get("rtt_p999_us"), "in_flight": st.get("in_flight"),
+        "server_user_us_per_msg": per_msg("server", "user_s"),
+        "server_system_us_per_msg": per_msg("server", "system_s"),
+        "client_user_us_per_msg": per_msg("client", "user_s"),
+        "client_system_us_per_msg": per_msg("client", "system_s"),
+        "window_s": round(after["t"] - before["t"], 3),
+    }
+
+
+def fmt_step(s):
+    cpu = s["server_user_us_per_msg"] + s["server_system_us_per_msg"]
+    return (f"{s['offered_per_s']:,}/s offered, {s['delivered_per_s']:,.0f}/s delivered, "
+            f"p50/p99/p99.9 {s['rtt_p50_us']}/{s['rtt_p99_us']}/{s['rtt_p999_us']} us, "
+            f"server {cpu:.2f} us CPU per message")
+
+
+def compare(c10m, floor):
+    """c10m / floor at one N: CPU per message at the rates both delivered under the knee, and the
+    knees."""
+    fl = {s["offered_per_s"]: s for s in floor["steps"] if not past_knee(s)}
+    ratios = []
+    for s in c10m["steps"]:
+        f = fl.get(s["offered_per_s"])
+        if f and not past_knee(s):
+            a = s["server_user_us_per_msg"] + s["server_system_us_per_msg"]
+            b = f["server_user_us_per_msg"] + f["server_system_us_per_msg"]
+            if b > 0:
+                ratios.append(round(a / b, 3))
+
+    def ratio(key):
+        a, b = c10m.get(key), floor.get(key)
+        return round(a / b, 3) if a and b else None
+
+    return {"cpu_per_msg_ratios": ratios,
+            "cpu_per_msg_ratio_median": sorted(ratios)[len(ratios) // 2] if ratios else None,
+            "knee_p99_1ms_ratio": ratio("knee_p99_1ms_per_s"), "knee_p99_10ms_ratio": ratio("knee_p99_10ms_per_s")}
+
+
+def markdown(result):
+    lines = [f"# make bench-echo", "", f"Machine: {result['machine']}. Command: `{result['command']}`. "
+             f"Date: {result['date']}. Payload {PAYLOAD} B, {STEP:g} s per rate.", ""]
+    for size in result["sizes"]:
+        n = size["connections"]
+        cmp_ = size["compare"]
+        lines += [f"## {n:,} connections ({size['c10m']['engine']} client)", "",
+                  "| server | offered/s | delivered/s | p50 us | p99 us | p99.9 us | server CPU us/msg (user+sys) | client CPU us/msg |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for kind in ("c10m", "floor"):
+            for s in size[kind]["steps"]:
+                lines.append(f"| {kind} | {s['offered_per_s']:,} | {s['delivered_per_s']:,.0f} | {s['rtt_p50_us']} | "
+                             f"{s['rtt_p99_us']} | {s['rtt_p999_us']} | "
+                             f"{s['server_user_us_per_msg']:.2f}+{s['server_system_us_per_msg']:.2f} | "
+                             f"{s['client_user_us_per_msg'] + s['client_system_us_per_msg']:.2f} |")
+        lines += ["", "| | c10m | floor | c10m / floor |", "|---|---|---|---|"]
+        for key, label in (("knee_p99_1ms_per_s", "knee, p99 <= 1 ms (msgs/s)"),
+                           ("knee_p99_10ms_per_s", "knee, p99 <= 10 ms (msgs/s)")):
+            r = cmp_[key.replace("_per_s", "_ratio")]
+            lines.append(f"| {label} | {size['c10m'][key]} | {size['floor'][key]} | {r} |")
+        lines.append(f"| server CPU per message, median ratio at the rates both delivered | | | "
+                     f"{cmp_['cpu_per_msg_ratio_median']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write(result, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    with open(os.path.join(out_dir, "summary.md"), "w") as f:
+        f.write(markdown(result))
+    with open(os.path.join(out_dir, "steps.csv"), "w", newline="") as f:
+        rows = [dict(connections=size["connections"], server=kind, **s)
+                for size in result["sizes"] for kind in ("c10m", "floor") for s in size[kind]["steps"]]
+        if rows:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    plots.echo_plot(result, os.path.join(out_dir, "plot.png"))
+
+
+def main():
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: (bench.cleanup(), sys.exit(130)))
+    if not os.path.exists(f"{bench.BIN}/c10m-client"):
+        raise SystemExit("build first: make build")
+    work = tempfile.mkdtemp(prefix="c10m-bench-echo-")
+    sizes, ok = [], True
+    try:
+        bench.ensure_file_max(2 * max(SIZES) + 100_000)
+        log(f"bench-echo: {', '.join(f'{n:,}' for n in SIZES)} connections; machine: {machine()}")
+        for n in SIZES:
+            runs = {kind: sweep(kind, n, work) for kind in ("c10m", "floor")}
+            ok &= runs["c10m"]["ok"] and runs["floor"]["ok"]
+            sizes.append({"connections": n, **runs, "compare": compare(runs["c10m"], runs["floor"])})
+    finally:
+        bench.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    now = datetime.datetime.now()
+    result = {"sizes": sizes, "machine": machine(), "date": now.isoformat(timespec="seconds"),
+              "command": "make bench-echo" + ("" if SIZES == [19000, 200000, 1000000]
+                                              else f" (BENCH_ECHO_SIZES={','.join(map(str, SIZES))})"),
+              "payload_bytes": PAYLOAD, "step_s": STEP}
+    out = os.path.join(bench.OUT, "echo")
+    write(result, out)
+    shutil.copytree(out, os.path.join(bench.OUT, f"echo-{now.strftime('%Y-%m-%dT%H%M%S')}"))
+    print(markdown(result))
+    log(f"written: {out}/")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
