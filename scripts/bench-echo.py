@@ -16,7 +16,8 @@ processes (SO_REUSEPORT) as the descriptors need.
 
 Each step reports the messages a second delivered, p50/p99/p99.9 of the round trip, and CPU per
 message: the servers' and the client's user and system seconds (from /proc, c10m-kernel) over the
-step, divided by the echoes that came back in it. The first step of each sweep is a warm-up whose
+step, divided by the echoes that came back in it; and the kernel's memory at its end (slab growth
+since before the ramp, and TCP's buffer pages, sockstat `mem`), against the idle hold's. The first step of each sweep is a warm-up whose
 end starts the measurement. The summary names the knee (the highest offered rate delivered at
 95% or more with p99 at most 1 ms, and at most 10 ms) and the ratios c10m / floor.
 
@@ -45,7 +46,7 @@ import time
 import bench
 import plots
 from lab.netns import Netns, ehash_entries_for
-from procutil import Lines, log, machine, meminfo_slab, tree_cpu, tree_rss
+from procutil import Lines, fact, log, machine, meminfo_slab, tree_cpu, tree_rss
 
 SIZES = [int(n) for n in os.environ.get("BENCH_ECHO_SIZES", "19000,200000,1000000").split(",")]
 START = int(os.environ.get("BENCH_ECHO_START", "10000"))
@@ -56,6 +57,7 @@ ONE_PROCESS = 19_500
 PER_FLOOR_PROCESS = 18_000
 TUN_ARGS = ["--engine", "tun", "--allow-remote", "--concurrency", "20000"]
 DELIVERED_SHARE, P99_KNEE_US, P99_SHARP_US = 0.95, 10_000, 1_000
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def rates():
@@ -121,7 +123,7 @@ def sweep(kind, n, work):
     client = bench.start(ns.exec_cmd(cmd) if ns else cmd, "client", f"{work}/client-{kind}.err")
     out = Lines(client, "client")
     pids = [s.pid for s in servers]
-    steps, seen, last, server_rss, slab = [], 0, None, 0, 0
+    steps, seen, last, idle = [], 0, None, {}
     deadline = time.time() + 900 + hold
     while client.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -132,10 +134,14 @@ def sweep(kind, n, work):
             now = {"t": time.time(), "server": tree_cpu(pids), "client": tree_cpu([client.pid])}
             if last is not None:
                 steps.append(step_record(st, last, now))
+                tcp = ns.sockstat() if ns else fact("sockstat")
+                steps[-1]["kernel_slab_bytes"] = meminfo_slab() - slab0
+                steps[-1]["tcp_mem_bytes"] = tcp["tcp_mem_pages"] * PAGE
                 log(f"{kind} n={n:,}: {fmt_step(steps[-1])}")
             else:
-                server_rss = tree_rss_all(pids)
-                slab = meminfo_slab() - slab0
+                tcp = ns.sockstat() if ns else fact("sockstat")
+                idle = {"server_rss_bytes": tree_rss_all(pids), "kernel_slab_bytes": meminfo_slab() - slab0,
+                        "tcp_mem_bytes": tcp["tcp_mem_pages"] * PAGE}
             last = now
             if steps and past_knee(steps[-1]):
                 bench.stop(client, signal.SIGINT, 120)
@@ -155,7 +161,7 @@ def sweep(kind, n, work):
         "server_processes": len(servers) if kind == "floor" else None,
         "established": summary.get("established"), "echo_mismatches": summary.get("echo_mismatches"),
         "failed": summary.get("failed"), "ramp_s": summary.get("elapsed_to_all_s"),
-        "server_rss_bytes": server_rss, "kernel_slab_bytes": slab,
+        "warm_up": idle,
         "steps": steps,
         "knee_p99_1ms_per_s": knee(steps, P99_SHARP_US), "knee_p99_10ms_per_s": knee(steps, P99_KNEE_US),
         "ok": summary.get("established") == n and summary.get("echo_mismatches") == 0,
