@@ -10,8 +10,10 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use c10m_cli::addr;
+use c10m_limits::sizing;
 use c10m_limits::{Facts, Procs, ServerAsk};
 use c10m_report::fmt::thousands;
+use c10m_report::output::stdout_line;
 
 use crate::cli::{Config, Workers};
 use crate::workers::{AUTO_FILL_PERCENT, FDS_PER_WORKER};
@@ -28,6 +30,15 @@ struct Asked {
 
 /// Prints the check; exit 0 when nothing binds for N, 1 when a limit does.
 pub(crate) fn run(config: &Config) -> ExitCode {
+    if let Some(machine) = config.size_for {
+        let e = sizing::estimate(machine, &sizing::MEASURED);
+        stdout_line(&if config.output.json {
+            serde_json::to_string(&e).expect("the estimate has string keys only")
+        } else {
+            sizing::render_text(&e)
+        });
+        return ExitCode::SUCCESS;
+    }
     let facts = match Facts::read_for_check() {
         Ok(f) => f,
         Err(code) => return code,

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use c10m_cli::{parse_interval, parse_interval_or_zero};
+use c10m_limits::sizing::{self, Machine};
 use c10m_report::output::OutputArgs;
 use c10m_sys::process::Session;
 use clap::Parser;
@@ -21,6 +22,8 @@ Examples:
   c10m-server --check -n 1000000                which limit stops a million here first, and what to do
   c10m-server --check -n 1000000 --workers auto --json
                                                 the same check for enough workers, as one JSON object
+  c10m-server --check --size-for 16,64G         what a 16-core, 64 GiB machine would hold, accept and
+                                                carry: an estimate from this project's measurements
 
 The live line goes to stderr once per --stats-interval; SIGINT or SIGTERM prints the summary.
 --check opens no socket: it prints every limit for -n N and exits 0 when none binds, 1 when one
@@ -89,6 +92,12 @@ pub struct Cli {
     #[arg(long)]
     check: bool,
 
+    /// With --check: instead of this machine's limits, an estimate of what a machine of CORES
+    /// cores and MEMORY (K, M, G, T) would hold, accept and carry, extrapolated from this
+    /// project's measurements (each named), e.g. 16,64G.
+    #[arg(long, value_name = "CORES,MEMORY", value_parser = sizing::parse_machine, requires = "check")]
+    size_for: Option<Machine>,
+
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -132,12 +141,14 @@ pub struct Config {
     pub(crate) close_first: bool,
     /// `--check`: print the limits for `max_conns` and exit.
     pub(crate) check: bool,
+    /// `--check --size-for`: the estimate for another machine instead.
+    pub(crate) size_for: Option<Machine>,
     pub(crate) output: OutputArgs,
 }
 
 impl Cli {
     pub fn into_config(self) -> Result<Config, String> {
-        if self.check && self.max_conns.is_none() {
+        if self.check && self.max_conns.is_none() && self.size_for.is_none() {
             return Err("--check needs -n N, the connections to check for".into());
         }
         if self.workers == Workers::Auto && self.max_conns.is_none() {
@@ -167,6 +178,7 @@ impl Cli {
             pause_accept: self.pause_accept,
             close_first: self.close_first,
             check: self.check,
+            size_for: self.size_for,
             output: self.output,
         })
     }

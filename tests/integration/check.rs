@@ -149,3 +149,31 @@ fn server_check_needs_n() {
         "--check without -n is bad usage"
     );
 }
+
+#[test]
+fn size_for_estimates_another_machine_and_names_its_sources() {
+    let r = run(
+        "c10m-server",
+        &["--check", "--size-for", "16,64G", "--json"],
+        T,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr);
+    let lines = r.json();
+    assert_eq!(lines.len(), 1, "{}", r.stdout);
+    let e = &lines[0];
+    assert_eq!(e["type"], "size_estimate");
+    assert_eq!(e["cores"], 16);
+    // 64 GiB less 5% at about 5 KB a connection: more than ten million.
+    assert!(e["connections"].as_u64().unwrap() > 10_000_000, "{e}");
+    let acc = &e["accepts_per_s"];
+    assert!(
+        acc["low"].as_f64().unwrap() < acc["high"].as_f64().unwrap(),
+        "{e}"
+    );
+    assert!(!e["measured"]["records"].as_array().unwrap().is_empty());
+    let text = run("c10m-server", &["--check", "--size-for", "16,64G"], T);
+    assert!(text.stdout.contains("ESTIMATE"), "{}", text.stdout);
+    let bad = run("c10m-server", &["--check", "--size-for", "16,1M"], T);
+    assert_eq!(bad.code(), Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("at least 1G"), "{}", bad.stderr);
+}

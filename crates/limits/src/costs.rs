@@ -1,6 +1,6 @@
 //! The numbers the rows plan with that are not read from the machine: the bytes each connection
 //! costs (measured in the reference runs of `bench/reference/`) and TIME_WAIT's length, which
-//! the kernel compiles in.
+//! the kernel compiles in; and the CPU each connection and each message cost (`--size-for`).
 
 /// Kernel slab per idle connection **pair** on loopback (two sockets: TCP, sock_inode_cache,
 /// dentry, filp, eventpoll_epi and small caches) that `--check` plans with. It sits just above both
@@ -15,6 +15,39 @@ pub const KERNEL_BYTES_PER_SOCKET: f64 = KERNEL_BYTES_PER_PAIR / 2.0;
 pub const SERVER_USER_BYTES_PER_CONN: f64 = 23.5;
 /// Client RSS growth per connection, same run (30.876 B).
 pub const CLIENT_USER_BYTES_PER_CONN: f64 = 30.9;
+/// A CPU cost measured per operation, in microseconds of one core: the server processes'
+/// alone, and the client's kernel time that carried the server's receive path.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CpuCost {
+    pub server_us: f64,
+    pub receive_path_us: f64,
+}
+
+/// CPU per connection set up, in µs of one core: `bench/reference/bench-tun-3m` (3,000,000
+/// connections from the TUN client): the server's processes and the kernel threads used 48.96 s
+/// of the ramp's CPU (123.94 s busy, less the client's 47.31 s and other processes' 27.67 s);
+/// the client's 47.31 s carried the server's receive path (its writes to the device deliver each
+/// packet): 15.8 µs is an upper bound on that share.
+pub(crate) const SETUP_CPU: CpuCost = CpuCost {
+    server_us: 16.3,
+    receive_path_us: 15.8,
+};
+/// CPU per echoed message, in µs of one core: `bench/reference/echo` (`make bench-echo`) at
+/// 1,000,000 connections, server processes' user and system time per message at the highest
+/// rate under the knee; the client's CPU per message bounds the receive path's share.
+pub(crate) const MESSAGE_CPU: CpuCost = CpuCost {
+    server_us: 10.0,
+    receive_path_us: 12.0,
+};
+/// The payload of those messages, each way.
+pub(crate) const MESSAGE_BYTES: u64 = 64;
+/// The records [`SETUP_CPU`], [`MESSAGE_CPU`] and the bytes per connection come from.
+pub(crate) const SIZING_RECORDS: &[&str] = &[
+    "bench/reference/bench-tun-3m (BENCH_CONNS=3000000 make bench-tun): slab per server socket, CPU per connection set up",
+    "bench/reference/bench-1m (BENCH_CONNS=1000000 make bench): server user bytes per connection",
+    "bench/reference/echo (make bench-echo): CPU per message at 1,000,000 connections",
+];
+
 /// `TCP_TIMEWAIT_LEN`: compiled into the kernel, no sysctl moves it (claim C2).
 pub const TIME_WAIT_SECS: u64 = 60;
 /// `tcp_tw_reuse_delay`'s default, and the 1 s granularity of older kernels that lack the knob.

@@ -46,11 +46,12 @@ pub mod rlimit;
 mod row;
 mod server;
 mod shared;
+pub mod sizing;
 mod tun;
 
 pub use client::{client_rows, ClientAsk, Close};
 pub use costs::{
-    CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR, KERNEL_BYTES_PER_SOCKET,
+    CpuCost, CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR, KERNEL_BYTES_PER_SOCKET,
     SERVER_USER_BYTES_PER_CONN, TIME_WAIT_SECS,
 };
 pub use facts::{Conntrack, Facts};
