@@ -47,7 +47,7 @@ Examples:
                                                      TIME_WAIT at 1,000 short connections/s on one pair: do the ports last?
 
 Exit status: 0 when all N connections were established and held (churn, keepalive: every
-request answered) and every ping came back intact (within 5 s of the hold's end), 1 otherwise (the summary names each failure by errno), 2 for bad usage.
+request answered) and every ping came back intact (within --drain, 5 s by default, of the hold's end), 1 otherwise (the summary names each failure by errno), 2 for bad usage.
 --check opens no socket: it prints every limit for -n N (and --rate) and exits 0 when none binds, 1 when one
 does (the last line names the first), 2 for bad usage.";
 
@@ -116,6 +116,13 @@ pub struct Cli {
     /// Every connection sends a payload this often and checks the echo byte for byte.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     ping_interval: Option<Duration>,
+
+    /// After the hold, wait up to this long for the echoes of pings still in flight [default:
+    /// 5]. Over a path that loses segments a server's retransmission can come later than that:
+    /// Linux waits 3 s before its first one on a connection whose SYN-ACK it had to send again
+    /// (RFC 6298 5.7), then doubles.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    drain: Option<Duration>,
 
     /// Ping payload size in bytes, or a range MIN-MAX for random sizes per ping.
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_payload)]
@@ -241,9 +248,12 @@ impl Cli {
         }
         let sources = shard.run_of(&sources)?;
         if self.mode != Mode::Hold
-            && (self.ping_interval.is_some() || self.processes.is_some() || self.one_session)
+            && (self.ping_interval.is_some()
+                || self.processes.is_some()
+                || self.one_session
+                || self.drain.is_some())
         {
-            return Err("--ping-interval, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
+            return Err("--ping-interval, --drain, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
         }
         let name = engine.name;
         if self.handshake == Handshake::None {
@@ -294,6 +304,7 @@ impl Cli {
                 connect_timeout: self.connect_timeout,
                 hold: (!self.hold.is_zero()).then_some(self.hold),
                 ping_interval: self.ping_interval,
+                drain: self.drain,
                 payload: self.payload,
                 nofile: self.nofile,
                 session: if self.one_session {
