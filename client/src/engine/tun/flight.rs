@@ -17,16 +17,14 @@
 //!
 //! # What a connection in flight costs
 //! One [`Flight`] (28 bytes) under a 4-byte key in a hash table kept at most 7/8 full (about
-//! 40 bytes), plus 8 bytes in the timer wheel each time its timer is armed (an ACK that
-//! acknowledges part of the data re-arms it; the entry left behind is dropped when its bucket
-//! comes round). The engine keeps at most 16,384 pings in flight, so this stays under ~1 MB
-//! whatever the number of connections held.
+//! 40 bytes), plus a 12-byte node in the timer wheel each time its timer is armed (an ACK that
+//! acknowledges part of the data re-arms it; the node left behind goes back to the pool when
+//! its bucket comes round). The engine keeps at most 16,384 pings in flight, so this is about
+//! 1.5 MB whatever the number of connections held: made, and touched, when the engine starts.
 //!
 //! # Timers
-//! A hashed timer wheel of [`BUCKETS`] buckets of one millisecond (Varghese and Lauck; the
-//! kernel's own timer wheel is the same idea): arming is a push onto the bucket of the deadline,
-//! and each millisecond that passes looks at one bucket, so no tick ever walks every connection.
-//! A deadline further away than the wheel's span waits in its bucket for the round it is due.
+//! A hashed timer wheel of one-millisecond buckets ([`super::wheel`]): arming is O(1), and each
+//! millisecond that passes looks at one bucket, so no tick ever walks every connection.
 //!
 //! # The round-trip estimate
 //! SRTT and RTTVAR as RFC 6298 computes them, RTO = max(200 ms, SRTT + max(1 ms, 4 RTTVAR)):
@@ -41,6 +39,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::wheel::Wheel;
+
 /// `TCP_RTO_MIN`.
 const RTO_MIN: Duration = Duration::from_millis(200);
 /// The timeout before any round trip was measured (RFC 6298 2.1).
@@ -50,8 +50,7 @@ const RTO_MAX: Duration = Duration::from_secs(120);
 /// Timeouts in a row a connection survives (`tcp_retries2`, and for unanswered zero-window
 /// probes, as Linux counts them against the same limit).
 pub(super) const RETRIES: u8 = 15;
-/// Buckets of the wheel, one per [`TICK_MS`]: a span of about 4 s.
-const BUCKETS: usize = 4096;
+/// The wheel's tick.
 const TICK_MS: u64 = 1;
 /// Buckets [`Flights::next_deadline`] looks ahead: with nothing due sooner, the engine looks at
 /// its timers every 50 ms.
@@ -72,7 +71,7 @@ const RECOVERY: u8 = 16;
 
 /// One connection's data in flight. Offsets are the client's stream offsets (the driver's
 /// `sent` and `recv` count the same way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Flight {
     /// Everything before this offset the server has acknowledged.
     una: u32,
@@ -151,50 +150,6 @@ impl Estimate {
     }
 }
 
-/// A hashed timer wheel of `(slot, due tick)` entries.
-#[derive(Debug)]
-struct Wheel {
-    buckets: Box<[Vec<(u32, u32)>]>,
-    /// The next tick to look at.
-    cursor: u32,
-}
-
-impl Wheel {
-    fn new() -> Wheel {
-        Wheel {
-            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
-            cursor: 0,
-        }
-    }
-
-    fn arm(&mut self, slot: u32, due: u32) {
-        let at = due.max(self.cursor);
-        self.buckets[at as usize % BUCKETS].push((slot, due));
-    }
-
-    /// Looks at the next bucket up to tick `now`, moving what is due to `out`; false when every
-    /// bucket up to `now` was looked at.
-    fn advance(&mut self, now: u32, out: &mut Vec<(u32, u32)>) -> bool {
-        if self.cursor > now {
-            return false;
-        }
-        if now - self.cursor >= BUCKETS as u32 {
-            self.cursor = now + 1 - BUCKETS as u32; // one round looks at every bucket
-        }
-        let bucket = &mut self.buckets[self.cursor as usize % BUCKETS];
-        let mut i = 0;
-        while i < bucket.len() {
-            if bucket[i].1 <= now {
-                out.push(bucket.swap_remove(i));
-            } else {
-                i += 1;
-            }
-        }
-        self.cursor += 1;
-        true
-    }
-}
-
 /// Every connection of one engine with data in flight, and their timers.
 #[derive(Debug)]
 pub(super) struct Flights {
@@ -211,10 +166,18 @@ pub(super) struct Flights {
 }
 
 impl Flights {
-    pub(super) fn new(targets: usize, mss: usize, epoch: Instant) -> Flights {
+    /// Flights toward `targets` targets, with room for `in_flight` of them made (and touched)
+    /// now: their number is bounded by the pings in flight, not by the connections, so their
+    /// memory is the process's, not the connections'.
+    pub(super) fn new(targets: usize, mss: usize, epoch: Instant, in_flight: usize) -> Flights {
+        let mut table = HashMap::with_capacity(in_flight);
+        for k in 0..in_flight as u32 {
+            table.insert(k, Flight::default());
+        }
+        table.clear();
         Flights {
-            table: HashMap::new(),
-            wheel: Wheel::new(),
+            table,
+            wheel: Wheel::new(in_flight * 2),
             fired: Vec::new(),
             paths: vec![Estimate::default(); targets.max(1)],
             epoch,
@@ -466,9 +429,9 @@ impl Flights {
         if self.table.is_empty() {
             return None;
         }
-        let c = self.wheel.cursor;
+        let c = self.wheel.cursor();
         let ahead = (0..LOOKAHEAD)
-            .find(|k| !self.wheel.buckets[(c + k) as usize % BUCKETS].is_empty())
+            .find(|k| self.wheel.holds(c + k))
             .unwrap_or(LOOKAHEAD);
         Some(self.epoch + Duration::from_millis(u64::from(c + ahead) * TICK_MS))
     }
@@ -488,7 +451,7 @@ mod tests {
 
     fn flights() -> (Flights, Instant) {
         let t0 = Instant::now();
-        let mut f = Flights::new(1, MSS, t0);
+        let mut f = Flights::new(1, MSS, t0, 16);
         f.syn_window(64_000);
         (f, t0)
     }
@@ -673,7 +636,7 @@ mod tests {
         }
         f.arm(2, 0, t0, false);
         let due = u64::from(f.table[&2].due);
-        assert!(due > BUCKETS as u64);
+        assert!(due > super::super::wheel::BUCKETS as u64);
         assert_eq!(fire_all(&mut f, ms(t0, due - 1), 100), vec![]);
         assert_eq!(fire_all(&mut f, ms(t0, due), 100).len(), 1);
     }

@@ -41,6 +41,7 @@ mod flight;
 mod linger;
 mod packet;
 mod retry;
+mod wheel;
 mod wire;
 
 use std::io::{self, Read};
@@ -181,7 +182,7 @@ impl TunEngine {
                 targets: targets.to_vec(),
                 salt,
                 retries: Retries::default(),
-                flights: Flights::new(targets.len(), mss, Instant::now()),
+                flights: Flights::new(targets.len(), mss, Instant::now(), PINGS_IN_FLIGHT as usize),
                 ahead: Default::default(),
                 mss,
                 out: vec![0u8; MAX_PACKET].into_boxed_slice(),
