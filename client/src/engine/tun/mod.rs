@@ -212,8 +212,9 @@ impl TunEngine {
         Ok(false)
     }
 
-    /// One round of the teardown's probes: every slot not confirmed yet.
-    fn probe_round(&mut self, h: &mut dyn Handler) -> io::Result<()> {
+    /// One round of the teardown's probes: every slot not confirmed yet, or those `until`
+    /// leaves time for.
+    fn probe_round(&mut self, h: &mut dyn Handler, until: Instant) -> io::Result<()> {
         let mut from = 0;
         let mut since_read = 0;
         while let Some(slot) = self.wire.closing.as_ref().and_then(|c| c.next(from)) {
@@ -223,6 +224,9 @@ impl TunEngine {
             if since_read == PROBES_PER_READ {
                 since_read = 0;
                 while !self.read_batch(h)? {}
+                if Instant::now() >= until {
+                    break;
+                }
             }
         }
         Ok(())
@@ -296,7 +300,7 @@ impl Engine for TunEngine {
         // Rounds until every reset is confirmed: a connection whose probe or answer was lost
         // is probed again in the next.
         while self.unconfirmed() > 0 && started.elapsed() < LINGER {
-            self.probe_round(h)?;
+            self.probe_round(h, started + LINGER)?;
             let until = (Instant::now() + LINGER_ROUND).min(started + LINGER);
             while self.unconfirmed() > 0 {
                 let now = Instant::now();
