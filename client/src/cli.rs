@@ -47,7 +47,7 @@ Examples:
                                                      TIME_WAIT at 1,000 short connections/s on one pair: do the ports last?
 
 Exit status: 0 when all N connections were established and held (churn, keepalive: every
-request answered) and every ping came back intact (within 5 s of the hold's end), 1 otherwise (the summary names each failure by errno), 2 for bad usage.
+request answered) and every ping came back intact (within --drain, 5 s by default, of the hold's end), 1 otherwise (the summary names each failure by errno), 2 for bad usage.
 --check opens no socket: it prints every limit for -n N (and --rate) and exits 0 when none binds, 1 when one
 does (the last line names the first), 2 for bad usage.";
 
@@ -126,6 +126,13 @@ pub struct Cli {
     /// With --message-rate R1,R2,...: seconds each rate lasts (the hold must cover the steps).
     #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "message_rate")]
     step: Option<Duration>,
+
+    /// After the hold, wait up to this long for the echoes of pings still in flight [default:
+    /// 5]. Over a path that loses segments a server's retransmission can come later than that:
+    /// Linux waits 3 s before its first one on a connection whose SYN-ACK it had to send again
+    /// (RFC 6298 5.7), then doubles.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    drain: Option<Duration>,
 
     /// Ping payload size in bytes, or a range MIN-MAX for random sizes per ping.
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_payload)]
@@ -254,9 +261,10 @@ impl Cli {
             && (self.ping_interval.is_some()
                 || self.message_rate.is_some()
                 || self.processes.is_some()
-                || self.one_session)
+                || self.one_session
+                || self.drain.is_some())
         {
-            return Err("--ping-interval, --message-rate, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
+            return Err("--ping-interval, --message-rate, --drain, --processes and --one-session go with --mode hold; churn and keepalive send one request per --rate tick from one process".into());
         }
         let pings = match (self.ping_interval, self.message_rate) {
             (Some(interval), _) => Some(Pings::Every(interval)),
@@ -338,6 +346,7 @@ impl Cli {
                 connect_timeout: self.connect_timeout,
                 hold: (!self.hold.is_zero()).then_some(self.hold),
                 pings,
+                drain: self.drain,
                 payload: self.payload,
                 nofile: self.nofile,
                 session: if self.one_session {

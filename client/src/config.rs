@@ -3,7 +3,7 @@
 //! [`crate::cli`]; read by every other module. Nothing here depends on another module of the
 //! client, so any module may use these types without tying itself to the rest.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 pub(crate) use c10m_limits::Close;
@@ -133,15 +133,40 @@ pub(crate) enum Sources {
     /// A kernel socket's: the kernel picks the source port from `ip_local_port_range` for each
     /// (source, destination) pair.
     Kernel,
-    /// The engine's own addresses, routed to it: `count` from `first`, every one of `ports`
-    /// source ports of each free (no local socket can hold them).
+    /// The engine's own addresses, routed to it, every one of `ports` source ports of each
+    /// free (no local socket can hold them): from `v4` for IPv4 targets, from `v6` (if it
+    /// speaks IPv6) for IPv6 ones.
     Own {
-        first: Ipv4Addr,
-        count: u32,
         ports: u32,
-        /// The range, as the plan names it.
-        range: &'static str,
+        v4: OwnRange,
+        v6: Option<OwnRange>,
     },
+}
+
+/// A range of an engine's own source addresses: `count` from `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct OwnRange {
+    pub first: IpAddr,
+    pub count: u32,
+    /// The range, as the plan names it.
+    pub range: &'static str,
+}
+
+impl Sources {
+    /// The engine's own range for targets of this family (`None`: it has none, or its sources
+    /// are the kernel's).
+    pub(crate) fn own_for(&self, ipv6: bool) -> Option<OwnRange> {
+        match *self {
+            Sources::Kernel => None,
+            Sources::Own { v4, v6, .. } => {
+                if ipv6 {
+                    v6
+                } else {
+                    Some(v4)
+                }
+            }
+        }
+    }
 }
 
 /// What an engine can do. Modes, the plan, `--check` and the output ask these, never the
@@ -208,6 +233,8 @@ pub(crate) struct Options {
     /// None = until Ctrl-C.
     pub hold: Option<Duration>,
     pub pings: Option<Pings>,
+    /// `--drain`; `None`: the hold's default.
+    pub drain: Option<Duration>,
     pub payload: (u32, u32),
     pub nofile: Option<u64>,
     pub session: Session,

@@ -17,8 +17,9 @@
 //! # One hold for all processes
 //! With `--processes`, a child that finishes its ramp waits until the parent sees every child
 //! finished ([`crate::processes`]), then all hold from that instant, so `--hold 30` means 30 s
-//! with all N open. After the hold the client waits up to [`PING_DRAIN`] for the echoes of pings
-//! still in flight, then resets every connection (no TIME_WAIT left behind for the next run).
+//! with all N open. After the hold the client waits up to [`PING_DRAIN`] (or `--drain`) for
+//! the echoes of pings still in flight, then resets every connection (no TIME_WAIT left behind
+//! for the next run), and gives its engine the time it asks for after that ([`Engine::linger`]).
 
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,8 @@ const TICK: Duration = Duration::from_secs(1);
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 /// The most pings one turn of the loop starts.
 const MAX_PINGS_PER_CALL: f64 = 4096.0;
-/// How long, after the hold, the client waits for the echoes of pings still in flight.
+/// How long, after the hold, the client waits for the echoes of pings still in flight, unless
+/// `--drain` says.
 const PING_DRAIN: Duration = Duration::from_secs(5);
 
 /// Where the loop's measurements go.
@@ -167,6 +169,7 @@ pub(crate) fn run(
         0,
         started,
     );
+    let drain = opts.drain.unwrap_or(PING_DRAIN);
     // What this process opens: `requested`, unless the memory guard stops the ramp first.
     let mut goal = requested;
 
@@ -230,7 +233,7 @@ pub(crate) fn run(
                 hold_ended_at = Some(now);
             }
             // Pings sent just before the end get their echo before the sockets close.
-            if now >= end + PING_DRAIN || (now >= end && d.stats.busy == 0) {
+            if now >= end + drain || (now >= end && d.stats.busy == 0) {
                 break;
             }
         }
@@ -250,7 +253,7 @@ pub(crate) fn run(
 
         let mut wake = ticker.deadline();
         if let Some((_, Some(end))) = hold {
-            wake = wake.min(if now < end { end } else { end + PING_DRAIN });
+            wake = wake.min(if now < end { end } else { end + drain });
         }
         if let Some(deadline) = d.next_deadline() {
             wake = wake.min(deadline);
@@ -321,19 +324,24 @@ pub(crate) fn run(
     rss.observe(d.stats.open, probe.read().rss_bytes);
     let hold_end = hold_ended_at.unwrap_or_else(Instant::now);
     d.stats.unanswered = d.stats.busy;
-    if let Report::Child { board, slot, epoch } = report {
-        record.hold_end_us = us_since(epoch, hold_end);
+    if let Report::Child { board, slot, epoch } = &report {
+        record.hold_end_us = us_since(*epoch, hold_end);
         record.stats = d.stats;
         record.rss = rss;
         record.mem_stop = guard.stop().unwrap_or_default();
-        board.store(slot, &record);
+        board.store(*slot, &record);
     }
     let held_s = hold.map_or(0.0, |(start, _)| {
         hold_end.saturating_duration_since(start).as_secs_f64()
     });
     log::debug!("resetting {} connections", d.stats.open);
     d.teardown(engine, CloseHow::Rst);
+    engine.linger(&mut d).map_err(Error::Poll)?;
     d.stats.wire = engine.wire();
+    if let Report::Child { board, slot, .. } = &report {
+        record.stats.wire = d.stats.wire;
+        board.store(*slot, &record);
+    }
     let mut summary = Summary::new(
         &d.stats,
         SummaryInput {

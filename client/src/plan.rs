@@ -17,16 +17,17 @@
 //! # Engines that own their addresses
 //! An engine with no kernel socket on this side ([`Sources::Own`]) has no port range and no
 //! descriptor per connection: every source port of its addresses is free, and the plan takes
-//! whole addresses of its range per process, a shard keeping to its own block of it.
+//! whole addresses of its range per process, a shard keeping to its own block of it: of its
+//! IPv4 range for IPv4 targets, of its IPv6 range for IPv6 ones.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use c10m_cli::addr;
 use c10m_kernel::pid;
 use c10m_kernel::sysctl::PortRange;
 use c10m_limits::Facts;
 
-use crate::config::{Ask, EngineChoice, Mode, Options, Part, Sources};
+use crate::config::{Ask, EngineChoice, Mode, Options, OwnRange, Part, Sources};
 
 /// The share of ip_local_port_range one pair may use before connect() slows down.
 pub(crate) const KNEE_PERCENT: u64 = 45;
@@ -162,38 +163,47 @@ impl Plan {
         if plan.sources.is_empty() {
             plan.sources = match engine.caps.sources {
                 Sources::Kernel => plan.loopback_sources(),
-                Sources::Own {
-                    first,
-                    count,
-                    ports,
-                    ..
-                } => plan.own_sources(first, count, ports),
+                Sources::Own { ports, .. } => engine
+                    .caps
+                    .sources
+                    .own_for(plan.ipv6())
+                    .map_or_else(Vec::new, |r| plan.own_sources(r, ports)),
             };
             plan.sources_chosen = !plan.sources.is_empty();
         }
         plan
     }
 
+    /// Whether the targets are IPv6 (a plan's targets are of one family).
+    pub(crate) fn ipv6(&self) -> bool {
+        self.targets.first().is_some_and(SocketAddr::is_ipv6)
+    }
+
     /// Whole addresses of the engine's own range for every process, from this shard's block.
-    fn own_sources(&self, first: Ipv4Addr, count: u32, ports: u32) -> Vec<IpAddr> {
+    fn own_sources(&self, r: OwnRange, ports: u32) -> Vec<IpAddr> {
         let needed = own_addresses_needed(self.connections, self.processes, ports);
-        let (start, block) = self.shard.block(u64::from(count));
-        let end = (start + needed.min(block)).min(u64::from(count));
+        let (start, block) = self.shard.block(u64::from(r.count));
+        let end = (start + needed.min(block)).min(u64::from(r.count));
         (start..end)
-            .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(first) + i as u32)))
+            .map(|i| match r.first {
+                IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) + i as u32)),
+                IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) + u128::from(i))),
+            })
             .collect()
     }
 
-    /// Whether the plan gives an engine with its own addresses whole addresses per process: an
-    /// error that says how many it needs.
+    /// Whether the plan gives an engine with its own addresses whole addresses per process, of
+    /// the targets' family: an error that says how many it needs.
     pub(crate) fn check_own_sources(&self) -> Result<(), String> {
         let Sources::Own { ports, .. } = self.engine.caps.sources else {
             return Ok(());
         };
         let needed = own_addresses_needed(self.connections, self.processes, ports);
-        if (self.sources.len() as u64) < needed || self.sources.iter().any(|s| !s.is_ipv4()) {
+        let family = if self.ipv6() { "IPv6" } else { "IPv4" };
+        let wrong = self.sources.iter().any(|s| s.is_ipv6() != self.ipv6());
+        if (self.sources.len() as u64) < needed || wrong {
             return Err(format!(
-                "--engine {}: {} connections over {} process(es) need {needed} IPv4 source addresses \
+                "--engine {}: {} connections over {} process(es) need {needed} {family} source addresses \
                  ({ports} ports each); --source gives {}",
                 self.engine.name,
                 self.connections,

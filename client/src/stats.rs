@@ -65,7 +65,8 @@ pub struct Stats {
     bytemuck::Zeroable,
 )]
 pub struct WireCounts {
-    /// Segments sent again after their retransmission timeout (SYNs and data).
+    /// Segments sent again: SYNs after their timeout, data after its retransmission timeout and
+    /// in the recovery that follows.
     pub retransmitted: u64,
     /// SYN-ACKs that came again: the server did not see our ACK.
     pub duplicate_synacks: u64,
@@ -73,6 +74,16 @@ pub struct WireCounts {
     pub stray_resets: u64,
     /// Packets the device could not take (its queue was full).
     pub dropped_writes: u64,
+    /// Data segments that came again: all or part of them had arrived already.
+    pub duplicates_received: u64,
+    /// Data segments that came past a gap (a segment before them was lost or is late).
+    pub out_of_order_received: u64,
+    /// Times a connection had more to send and found the server's window shut (each then
+    /// probed on the persist timer until it opened).
+    pub zero_window_waits: u64,
+    /// Connections whose reset the server had not confirmed when the engine left (after a run
+    /// that lost segments, the engine probes each connection it reset, for a bounded time).
+    pub unconfirmed_resets: u64,
 }
 
 impl Stats {

@@ -6,6 +6,7 @@
 //! - `scale`: past one process's fd limit: server `--workers`, client `--processes`.
 //! - `shards`: `--shard`, `--start-at` and `--metrics`, the page read back against the summaries.
 //! - `tun`: the TUN engine, each test in its own network namespace.
+//! - `tun_wire`: the TUN engine over lossy paths between namespaces (nftables), and over IPv6.
 //! - `usage`: bad command lines and unreachable targets.
 //! - `engines`: every engine `--list-engines` names, over the same small plan.
 //! - `contract`: the README's output contract, field for field, on both binaries.
@@ -25,4 +26,5 @@ mod scale;
 mod server;
 mod shards;
 mod tun;
+mod tun_wire;
 mod usage;

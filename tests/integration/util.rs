@@ -480,15 +480,7 @@ fn ip(args: &[&str]) -> io::Result<()> {
 impl Netns {
     /// A new namespace; `Err` says why there can be none here (not root, no `ip netns`).
     pub fn new() -> io::Result<Netns> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("c10m-test-{}-{n}", std::process::id());
-        ip(&["netns", "add", &name])?;
-        let ns = Netns {
-            file: std::fs::File::open(format!("/var/run/netns/{name}"))?,
-            name,
-        };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
+        let ns = Netns::bare()?;
         ip(&[
             "-n",
             &ns.name,
@@ -499,6 +491,50 @@ impl Netns {
             "lo",
         ])?;
         Ok(ns)
+    }
+
+    /// A new namespace with `lo` up and no address on it.
+    pub fn bare() -> io::Result<Netns> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("c10m-test-{}-{n}", std::process::id());
+        ip(&["netns", "add", &name])?;
+        let ns = Netns {
+            file: std::fs::File::open(format!("/var/run/netns/{name}"))?,
+            name,
+        };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n NAME ARGS`.
+    pub fn ip(&self, args: &[&str]) -> io::Result<()> {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// Runs `cmd` inside the namespace; `Err` with its stderr when it fails.
+    pub fn exec(&self, cmd: &[&str], stdin: &str) -> io::Result<String> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(stdin.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "{}: {}",
+                cmd.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// A new namespace, or `None` after saying visibly why the test is skipped.
@@ -565,20 +601,21 @@ pub struct ServerGuard {
 
 impl ServerGuard {
     pub fn start(args: &[&str]) -> ServerGuard {
-        ServerGuard::start_at(None, args)
+        ServerGuard::start_at(None, "127.0.0.1:0", args)
     }
 
     /// The same, listening on [`NETNS_SERVER`] inside `ns`.
     pub fn start_in(ns: &Netns, args: &[&str]) -> ServerGuard {
-        ServerGuard::start_at(Some(ns), args)
+        ServerGuard::start_at(Some(ns), &format!("{NETNS_SERVER}:0"), args)
     }
 
-    fn start_at(ns: Option<&Netns>, args: &[&str]) -> ServerGuard {
-        let listen = match ns {
-            Some(_) => format!("{NETNS_SERVER}:0"),
-            None => "127.0.0.1:0".to_string(),
-        };
-        let mut all: Vec<String> = ["--listen", &listen, "--json", "--stats-interval", "0.2"]
+    /// The same, listening on `listen` (IP:0 or [IPv6]:0) inside `ns`.
+    pub fn start_listening(ns: &Netns, listen: &str, args: &[&str]) -> ServerGuard {
+        ServerGuard::start_at(Some(ns), listen, args)
+    }
+
+    fn start_at(ns: Option<&Netns>, listen: &str, args: &[&str]) -> ServerGuard {
+        let mut all: Vec<String> = ["--listen", listen, "--json", "--stats-interval", "0.2"]
             .iter()
             .map(|s| s.to_string())
             .collect();

@@ -103,6 +103,9 @@ pub(crate) trait Handler {
     fn on_writable(&mut self, io: &mut dyn Io, slot: u32);
     /// The peer ended `slot`: `None` for an orderly close (EOF), else the error.
     fn on_closed(&mut self, io: &mut dyn Io, slot: u32, e: Option<io::Error>);
+    /// The bytes of `slot`'s stream from offset `at`, made again, for an engine that sends
+    /// data again without keeping a copy of it.
+    fn stream_bytes(&self, slot: u32, at: u32, out: &mut [u8]);
 }
 
 /// An engine: [`Io`], plus a way to wait for what happens.
@@ -112,6 +115,13 @@ pub(crate) trait Engine: Io {
 
     /// Every connect of the ramp has ended: memory kept for handshakes in flight may go.
     fn ramp_done(&mut self) {}
+
+    /// Every connection was closed (the teardown): stay, for a bounded time the engine's doc
+    /// names, while what was closed still needs answering on the wire. `h` holds no connection
+    /// any more.
+    fn linger(&mut self, _h: &mut dyn Handler) -> io::Result<()> {
+        Ok(())
+    }
 
     /// What happened on the wire, for an engine that speaks TCP itself (zeros for one whose
     /// kernel does: its counters are the machine's, in /proc/net/snmp).

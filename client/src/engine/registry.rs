@@ -78,9 +78,11 @@ fn describe(name: &str, c: &Caps) -> String {
     let yes = |b: bool, s: &str| if b { s.to_string() } else { format!("no {s}") };
     let sources = match c.sources {
         Sources::Kernel => "sources: the kernel picks ports from ip_local_port_range".to_string(),
-        Sources::Own { ports, range, .. } => {
-            format!("sources: its own addresses in {range}, {ports} ports each")
-        }
+        Sources::Own { ports, v4, v6 } => format!(
+            "sources: its own addresses in {}{}, {ports} ports each",
+            v4.range,
+            v6.map_or(String::new(), |r| format!(" or {}", r.range))
+        ),
     };
     [
         format!("{name}: {}", c.about),

@@ -102,6 +102,31 @@ pub(crate) fn page(f: &Figures) -> Snapshot {
         "Echoes that differed from what was sent",
         st.echo_mismatches,
     )
+    .counter(
+        "c10m_client_segments_retransmitted",
+        "Segments the client sent again (an engine that speaks TCP itself: SYNs and data; 0 for kernel sockets)",
+        st.wire.retransmitted,
+    )
+    .counter(
+        "c10m_client_segments_duplicate",
+        "Data segments that arrived again (an engine that speaks TCP itself)",
+        st.wire.duplicates_received,
+    )
+    .counter(
+        "c10m_client_segments_out_of_order",
+        "Data segments that arrived past a gap (an engine that speaks TCP itself)",
+        st.wire.out_of_order_received,
+    )
+    .counter(
+        "c10m_client_zero_window_waits",
+        "Times a connection found the server's window shut with more to send (an engine that speaks TCP itself)",
+        st.wire.zero_window_waits,
+    )
+    .counter(
+        "c10m_client_stray_resets",
+        "Resets sent for segments of connections the client no longer holds (an engine that speaks TCP itself)",
+        st.wire.stray_resets,
+    )
     .histogram_seconds(
         "c10m_client_rtt_seconds",
         "Ping round trips (request latency with --mode churn or keepalive)",

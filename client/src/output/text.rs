@@ -46,7 +46,13 @@ fn span<T: ToString>(addrs: &[T]) -> String {
 }
 
 pub(super) fn plan(p: &Plan) -> String {
-    if let Sources::Own { ports, range, .. } = p.engine.caps.sources {
+    if let Sources::Own { ports, .. } = p.engine.caps.sources {
+        let range = p
+            .engine
+            .caps
+            .sources
+            .own_for(p.ipv6())
+            .map_or("", |r| r.range);
         return own_plan(p, ports, range);
     }
     let warnings = p.warnings();
@@ -244,11 +250,15 @@ pub(super) fn summary(s: &Summary) -> String {
 
 fn wire(w: &WireCounts) -> String {
     format!(
-        "  wire               {} segments sent again, {} duplicate SYN-ACKs, {} stray segments reset, {} packets the device dropped",
+        "  wire               {} segments sent again, {} duplicate SYN-ACKs, {} stray segments reset, {} packets the device dropped\n                     received {} duplicate and {} out-of-order segments; {} zero-window waits; {} resets unconfirmed",
         fmt::thousands(w.retransmitted),
         fmt::thousands(w.duplicate_synacks),
         fmt::thousands(w.stray_resets),
-        fmt::thousands(w.dropped_writes)
+        fmt::thousands(w.dropped_writes),
+        fmt::thousands(w.duplicates_received),
+        fmt::thousands(w.out_of_order_received),
+        fmt::thousands(w.zero_window_waits),
+        fmt::thousands(w.unconfirmed_resets),
     )
 }
 

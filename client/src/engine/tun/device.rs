@@ -2,14 +2,14 @@
 //!
 //! The device is created non-persistent ([`c10m_sys::tun`]), so it and its routes vanish with
 //! the process however it ends: SIGKILL included. What the kernel routes to the device is every
-//! packet to one of the client's source addresses: one `/32` route per address, so that several
-//! client processes, each with its own device and its own addresses, never take each other's
-//! replies. The queue between the kernel and the reader is raised from 500 packets: at a ramp of
-//! 100,000+ handshakes a second the default drops SYN-ACKs, and each drop costs that connection
-//! a 1 s SYN retransmission.
+//! packet to one of the client's source addresses: one `/32` (IPv6: `/128`) route per address,
+//! so that several client processes, each with its own device and its own addresses, never take
+//! each other's replies. The queue between the kernel and the reader is raised from 500
+//! packets: at a ramp of 100,000+ handshakes a second the default drops SYN-ACKs, and each drop
+//! costs that connection a 1 s SYN retransmission.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::process::Command;
 
 use c10m_sys::errno;
@@ -46,7 +46,7 @@ fn ip(args: &[&str]) -> Result<(), SetupError> {
 }
 
 /// Creates the device, brings it up with a long queue, and routes `sources` to it.
-pub(super) fn create(sources: &[Ipv4Addr]) -> Result<Tun, SetupError> {
+pub(super) fn create(sources: &[IpAddr]) -> Result<Tun, SetupError> {
     let dev = tun::open("c10m%d").map_err(|e| {
         SetupError(match e.raw_os_error() {
             Some(errno::EPERM) | Some(errno::EACCES) => format!(
@@ -62,7 +62,8 @@ pub(super) fn create(sources: &[Ipv4Addr]) -> Result<Tun, SetupError> {
     let q = TXQUEUELEN.to_string();
     ip(&["link", "set", "dev", &dev.name, "txqueuelen", &q, "up"])?;
     for s in sources {
-        ip(&["route", "add", &format!("{s}/32"), "dev", &dev.name])?;
+        let prefix = if s.is_ipv4() { 32 } else { 128 };
+        ip(&["route", "add", &format!("{s}/{prefix}"), "dev", &dev.name])?;
     }
     log::debug!(
         "TUN device {} up, txqueuelen {TXQUEUELEN}, routes to {} source address(es)",
