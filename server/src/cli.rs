@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use c10m_cli::{parse_interval, parse_interval_or_zero};
-use c10m_limits::sizing::{self, Machine};
+use c10m_cli::{parse_bytes, parse_interval, parse_interval_or_zero};
+use c10m_limits::sizing::Machine;
 use c10m_report::output::OutputArgs;
 use c10m_sys::process::Session;
 use clap::Parser;
@@ -95,11 +95,28 @@ pub struct Cli {
     /// With --check: instead of this machine's limits, an estimate of what a machine of CORES
     /// cores and MEMORY (K, M, G, T) would hold, accept and carry, extrapolated from this
     /// project's measurements (each named), e.g. 16,64G.
-    #[arg(long, value_name = "CORES,MEMORY", value_parser = sizing::parse_machine, requires = "check")]
+    #[arg(long, value_name = "CORES,MEMORY", value_parser = parse_machine, requires = "check")]
     size_for: Option<Machine>,
 
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// `--size-for 16,64G`: cores, then memory as `--min-mem-available` takes sizes.
+fn parse_machine(s: &str) -> Result<Machine, String> {
+    let bad = || format!("'{s}' is not a machine: CORES,MEMORY such as 16,64G");
+    let (c, m) = s.split_once(',').ok_or_else(bad)?;
+    let cores: u32 = c.trim().parse().map_err(|_| bad())?;
+    let memory_bytes = parse_bytes(m).map_err(|_| bad())?;
+    if cores == 0 || cores > 4096 || memory_bytes < 1 << 30 {
+        return Err(format!(
+            "'{s}': give 1 to 4096 cores and at least 1G of memory"
+        ));
+    }
+    Ok(Machine {
+        cores,
+        memory_bytes,
+    })
 }
 
 /// How many processes serve the port.
@@ -192,6 +209,21 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn parses_a_machine_to_size_for() {
+        assert_eq!(
+            parse_machine("16,64G"),
+            Ok(Machine {
+                cores: 16,
+                memory_bytes: 64 << 30
+            })
+        );
+        assert_eq!(parse_machine("2, 512GiB").unwrap().memory_bytes, 512 << 30);
+        for bad in ["16", "x,64G", "16,64Q", "0,64G", "16,100M", "16,"] {
+            assert!(parse_machine(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn verify_cli() {

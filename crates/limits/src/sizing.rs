@@ -26,35 +26,6 @@ pub struct Machine {
     pub memory_bytes: u64,
 }
 
-/// `16,64G`: cores, then memory with K, M, G or T (powers of 1024).
-pub fn parse_machine(s: &str) -> Result<Machine, String> {
-    let bad = || format!("'{s}' is not a machine: CORES,MEMORY such as 16,64G");
-    let (c, m) = s.split_once(',').ok_or_else(bad)?;
-    let cores: u32 = c.trim().parse().map_err(|_| bad())?;
-    let t = m.trim();
-    let digits = t.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let shift = match unit.trim_end_matches("iB").trim_end_matches('B') {
-        "" => 0,
-        "K" | "k" => 10,
-        "M" | "m" => 20,
-        "G" | "g" => 30,
-        "T" | "t" => 40,
-        _ => return Err(bad()),
-    };
-    let memory_bytes = n.checked_mul(1 << shift).ok_or_else(bad)?;
-    if cores == 0 || cores > 4096 || memory_bytes < 1 << 30 {
-        return Err(format!(
-            "'{s}': give 1 to 4096 cores and at least 1G of memory"
-        ));
-    }
-    Ok(Machine {
-        cores,
-        memory_bytes,
-    })
-}
-
 /// What the estimate extrapolates from, with where each figure was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Measured {
@@ -180,21 +151,6 @@ pub fn render_text(e: &Estimate) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_cores_and_memory() {
-        assert_eq!(
-            parse_machine("16,64G"),
-            Ok(Machine {
-                cores: 16,
-                memory_bytes: 64 << 30
-            })
-        );
-        assert_eq!(parse_machine("2, 512GiB").unwrap().memory_bytes, 512 << 30);
-        for bad in ["16", "x,64G", "16,64Q", "0,64G", "16,100M", "16,"] {
-            assert!(parse_machine(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn memory_bounds_the_count_and_cores_the_rates() {

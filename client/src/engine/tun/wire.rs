@@ -92,6 +92,11 @@ impl Wire {
         self.isn(slot).wrapping_add(1).wrapping_add(at)
     }
 
+    /// A bare ACK from `slot` (its stream written to `sent`) of the server's data up to `ack`.
+    fn ack_in_order(&mut self, slot: u32, sent: u32, ack: u32) {
+        let _ = self.send(slot, self.seq(slot, sent), ack, ACK, &[]);
+    }
+
     /// Acknowledgement number of the server's stream offset `at` on `slot`.
     fn ack_of(&self, slot: u32, at: u32) -> u32 {
         self.slots.server_isn[slot as usize]
@@ -228,14 +233,7 @@ impl Wire {
                 return; // its SYN-ACK retransmitted: left unanswered on purpose
             }
             // Our ACK of its SYN-ACK was lost: the server still waits for it.
-            let _ = self.send(
-                slot,
-                self.seq(slot, sent),
-                base.wrapping_add(recv),
-                ACK,
-                &[],
-            );
-            return;
+            return self.ack_in_order(slot, sent, base.wrapping_add(recv));
         }
         if s.has(ACK) {
             self.took_ack(slot, &s, sent, recv, h);
@@ -264,13 +262,7 @@ impl Wire {
         if !s.payload.is_empty() {
             // What arrived in order, whatever this segment was: a duplicate or a segment past a
             // gap gets the same ACK again, the duplicate ACK the server's fast retransmit counts.
-            let _ = self.send(
-                slot,
-                self.seq(slot, sent),
-                base.wrapping_add(recv),
-                ACK,
-                &[],
-            );
+            self.ack_in_order(slot, sent, base.wrapping_add(recv));
         }
     }
 
