@@ -46,7 +46,7 @@ use c10m_sys::{mem, signal};
 use crate::config::{Config, Handshake, Mode, Part, Run};
 use crate::engine::registry;
 use crate::error::Error;
-use crate::output::{Figures, Line, Output, PAGES};
+use crate::output::{pages, Figures, Line, Output, PROG};
 use crate::plan::Plan;
 use crate::stats::Stats;
 
@@ -61,6 +61,7 @@ pub fn run(config: Config) -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(Error::Page(e)) => c10m_cli::usage_error(&e),
         Err(e) => c10m_cli::fatal(&e),
     }
 }
@@ -90,7 +91,7 @@ fn flood(run: Run) -> Result<bool, Error> {
         log::warn!("--handshake none: SYNs only; \"established\" counts the SYN-ACKs the server answered, each left half-open until the teardown resets it");
     }
     let start_output = || -> Result<Output, Error> {
-        Output::start(&opts.output, "c10m-client", PAGES).map_err(Error::Metrics)
+        Output::start(&opts.output, PROG, pages(&plan, &opts)).map_err(Error::Page)
     };
     let zero = Figures::of(&Stats::default(), &plan, 0, SockStat::default());
     if opts.mode != Mode::Hold {
@@ -114,11 +115,8 @@ fn flood(run: Run) -> Result<bool, Error> {
     };
     let (mut summary, out) = if plan.processes > 1 {
         drop(probe);
-        processes::run(&opts, &plan, || {
-            let out = start_output()?;
-            plan_line(&out);
-            Ok(out)
-        })?
+        let output = Output::bind(&opts.output, pages(&plan, &opts)).map_err(Error::Page)?;
+        processes::run(&opts, &plan, output, plan_line)?
     } else {
         let mut engine = registry::build(&opts, &plan, Part::WHOLE)?;
         let out = start_output()?;

@@ -38,7 +38,6 @@ use mio::{Events, Interest, Poll, Token};
 
 use c10m_kernel::pid;
 use c10m_kernel::probe::Probe;
-use c10m_kernel::sockstat::SockStat;
 use c10m_report::counts::ErrnoCounts;
 use c10m_report::fmt;
 use c10m_report::rss::RssTrack;
@@ -172,11 +171,7 @@ pub(crate) fn serve(listener: Listener, lc: &LoopConfig, sink: Sink<'_>) -> Resu
                 somaxconn,
                 slot_bytes: slot_bytes(),
             };
-            let figures = Figures {
-                stats: Stats::default(),
-                tick: Tick::default(),
-                tcp: SockStat::default(),
-            };
+            let figures = Figures::default();
             out.emit(&Line::Start {
                 start: &start,
                 figures: &figures,
@@ -279,6 +274,7 @@ impl Server<'_> {
                 stats: self.stats,
                 tick: tick.clone(),
                 tcp: reading.tcp,
+                ..Figures::default()
             };
             out.emit(&Line::Tick {
                 tick: &tick,
