@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# make bench-metrics: does --metrics cost memory per connection? c10m-server holds N idle
-# connections with and without --metrics (scraped twice a second while it holds them), in
-# alternating rounds, and the summary's rss_bytes_per_conn_at_peak of each is printed with the
-# mean difference. A benchmark, never a pass/fail test.
+# make bench-metrics: do --metrics and --dashboard cost memory per connection? c10m-server holds
+# N idle connections without either, with --metrics (scraped twice a second while it holds them)
+# and with --dashboard (its state and rows read ten times a second over one kept-alive
+# connection, as the page does with ?every=100), in alternating rounds, and the summary's
+# rss_bytes_per_conn_at_peak of each is printed with the mean differences. It also prints the
+# largest gap between the server's ticks in the dashboard rounds. A benchmark, never a
+# pass/fail test.
 #   BENCH_N=19000 BENCH_ROUNDS=3 scripts/bench-metrics.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,13 +17,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-# One round: prints the server's rss_bytes_per_conn_at_peak. $1: extra server flags.
+# One round: prints the server's rss_bytes_per_conn_at_peak and its largest tick gap. $1: extra
+# server flags.
 round() {
-  "$BIN/c10m-server" --listen 127.0.0.1:0 --json --quiet "$@" >"$work/s.json" 2>"$work/s.err" &
+  "$BIN/c10m-server" --listen 127.0.0.1:0 --json "$@" >"$work/s.json" 2>"$work/s.err" &
   local spid=$!; pids+=("$spid")
   for _ in $(seq 100); do grep -q '^listening on' "$work/s.json" 2>/dev/null && break; sleep 0.05; done
   local port; port=$(head -1 "$work/s.json" | sed 's/.*://')
-  local murl; murl=$(grep -o 'http://[^ ]*' "$work/s.err" || true)
+  local murl; murl=$(grep -o 'http://[^ ]*/metrics' "$work/s.err" || true)
+  local durl; durl=$(grep -o 'http://[^ ]*/$' "$work/s.err" || true)
   local scraper=""
   if [ -n "$murl" ]; then
     python3 -c '
@@ -30,21 +35,46 @@ for _ in range(16):
     try: urllib.request.urlopen(sys.argv[1], timeout=2).read()
     except OSError: pass
 ' "$murl" & scraper=$!
+  elif [ -n "$durl" ]; then
+    python3 -c '
+import http.client, json, sys, time, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+c = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+gen, rows = -1, 0
+for _ in range(80):
+    time.sleep(0.1)
+    try:
+        c.request("GET", "/api/state"); s = json.loads(c.getresponse().read())
+        frm = rows if s["generation"] == gen else 0
+        c.request("GET", f"/api/series?gen={gen}&from={frm}"); r = json.loads(c.getresponse().read())
+        gen, rows = r["generation"], r["from"] + len(r["rows"])
+    except (OSError, ValueError, http.client.HTTPException):
+        c.close(); c = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+' "$durl" & scraper=$!
   fi
   "$BIN/c10m-client" --target "127.0.0.1:$port" -n "$N" --hold 5 --quiet --json >"$work/c.json" 2>"$work/c.err" || true
   [ -n "$scraper" ] && wait "$scraper" 2>/dev/null || true
   kill -INT "$spid"; wait "$spid" 2>/dev/null || true
-  python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["rss_bytes_per_conn_at_peak"])' "$work/s.json"
+  python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+t = [l["elapsed_s"] for l in lines if l["type"] == "tick"]
+gap = max((b - a for a, b in zip(t, t[1:])), default=0)
+print(lines[-1]["rss_bytes_per_conn_at_peak"], round(gap, 3))' "$work/s.json"
 }
 
-echo "c10m-server user bytes per connection at $N, without and with --metrics (scraped every 0.5 s); machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
-printf '%-6s %12s %12s\n' round without with
-sum_off=0; sum_on=0
+echo "c10m-server user bytes per connection at $N: without a page, with --metrics (scraped every 0.5 s), with --dashboard (read every 0.1 s); machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
+printf '%-6s %12s %12s %12s %14s\n' round without metrics dashboard "tick gap (s)"
+sum_off=0; sum_on=0; sum_dash=0; gap_max=0
 for r in $(seq "$ROUNDS"); do
-  off=$(round); on=$(round --metrics 127.0.0.1:0)
-  printf '%-6s %12s %12s\n' "$r" "$off" "$on"
+  read -r off _ < <(round)
+  read -r on _ < <(round --metrics 127.0.0.1:0)
+  read -r dash gap < <(round --dashboard 127.0.0.1:0)
+  printf '%-6s %12s %12s %12s %14s\n' "$r" "$off" "$on" "$dash" "$gap"
   sum_off=$(python3 -c "print($sum_off + $off)"); sum_on=$(python3 -c "print($sum_on + $on)")
+  sum_dash=$(python3 -c "print($sum_dash + $dash)"); gap_max=$(python3 -c "print(max($gap_max, $gap))")
 done
 python3 -c "
-off, on, n = $sum_off / $ROUNDS, $sum_on / $ROUNDS, $N
-print(f'mean   {off:12.3f} {on:12.3f}   difference {on - off:+.3f} B per connection (command: BENCH_N={n} BENCH_ROUNDS=$ROUNDS make bench-metrics)')"
+off, on, dash, n = $sum_off / $ROUNDS, $sum_on / $ROUNDS, $sum_dash / $ROUNDS, $N
+print(f'mean   {off:12.3f} {on:12.3f} {dash:12.3f} {$gap_max:14.3f}')
+print(f'difference: --metrics {on - off:+.3f}, --dashboard {dash - off:+.3f} B per connection; largest tick gap with the dashboard read {$gap_max} s (command: BENCH_N={n} BENCH_ROUNDS=$ROUNDS make bench-metrics)')"
