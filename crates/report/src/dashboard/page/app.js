@@ -27,6 +27,14 @@
       default: return int(v);
     }
   }
+  // Axis labels: short, so they fit beside the chart.
+  function tick(unit, v) {
+    if (unit === "bytes") return bytes(v);
+    if (unit === "share") return (100 * v).toFixed(0) + "%";
+    const a = Math.abs(v);
+    const n = a >= 1e6 ? (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M" : a >= 1e4 ? (v / 1e3).toFixed(0) + "k" : int(v);
+    return n + ({ bytes_per_conn: " B", per_s: "/s", us: " \u00b5s" }[unit] || "");
+  }
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
   function setStatus(cls, text) { const s = $("status"); s.className = cls; s.textContent = text; }
@@ -61,7 +69,7 @@
         const opts = {
           width: width, height: 210,
           scales: { x: { time: false } },
-          axes: [{ label: "seconds" }, { size: 70, values: (u, vals) => vals.map((v) => fmt(g.unit, v)) }],
+          axes: [{ label: "seconds" }, { size: 72, values: (u, vals) => vals.map((v) => tick(g.unit, v)) }],
           series: [{ label: "t", value: (u, v) => v == null ? "-" : v.toFixed(1) + " s" }].concat(g.idx.map((i, k) => ({
             label: defs[i - 1].label, stroke: colors[k % colors.length], width: 2,
             value: (u, v) => fmt(defs[i - 1].unit, v),
