@@ -36,21 +36,7 @@ for _ in range(16):
     except OSError: pass
 ' "$murl" & scraper=$!
   elif [ -n "$durl" ]; then
-    python3 -c '
-import http.client, json, sys, time, urllib.parse
-u = urllib.parse.urlsplit(sys.argv[1])
-c = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
-gen, rows = -1, 0
-for _ in range(80):
-    time.sleep(0.1)
-    try:
-        c.request("GET", "/api/state"); s = json.loads(c.getresponse().read())
-        frm = rows if s["generation"] == gen else 0
-        c.request("GET", f"/api/series?gen={gen}&from={frm}"); r = json.loads(c.getresponse().read())
-        gen, rows = r["generation"], r["from"] + len(r["rows"])
-    except (OSError, ValueError, http.client.HTTPException):
-        c.close(); c = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
-' "$durl" & scraper=$!
+    python3 scripts/pagepoll.py "$durl" --every 0.1 --duration 8 >/dev/null & scraper=$!
   fi
   "$BIN/c10m-client" --target "127.0.0.1:$port" -n "$N" --hold 5 --quiet --json >"$work/c.json" 2>"$work/c.err" || true
   [ -n "$scraper" ] && wait "$scraper" 2>/dev/null || true

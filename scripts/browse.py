@@ -7,7 +7,7 @@ expressions --read NAME=EXPR, takes a screenshot of the whole page if --shot is 
 prints one JSON object: {"until": true|false, "read": {NAME: value}, "console": [messages at
 level SEVERE or WARNING], "shot": path}.
 
-    scripts/browse.py http://127.0.0.1:8080/ --shot docs/img/dashboard.png
+    scripts/browse.py http://127.0.0.1:8080/ docs/img/dashboard.png
     scripts/browse.py file:///tmp/report.html --offline --read 'ended=document.querySelector("#summary").dataset.ended'
 
 --offline cuts the browser off the network (DevTools' network emulation) before the page loads:
@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -59,6 +60,7 @@ def browser(width, height, profile):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("url")
+    ap.add_argument("out", nargs="?", help="PNG of the whole page (the same as --shot)")
     ap.add_argument("--shot", help="PNG of the whole page")
     ap.add_argument("--until", help="JavaScript expression to wait for")
     ap.add_argument("--read", action="append", default=[], metavar="NAME=EXPR")
@@ -69,6 +71,9 @@ def main():
     ap.add_argument("--height", type=int, default=900)
     ap.add_argument("--settle", type=float, default=1.5, help="seconds to wait before reading")
     a = ap.parse_args()
+    a.shot = a.shot or a.out
+    # SIGTERM ends it as Ctrl-C does: through the finally below, so nothing is left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     profile = tempfile.mkdtemp(prefix="c10m-browse-")
     driver = None
