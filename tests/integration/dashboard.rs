@@ -230,9 +230,10 @@ fn a_browser_follows_a_demo_on_both_dashboards_and_opens_the_report_offline() {
     assert_eq!(page["read"]["est"], room.to_string(), "{page}");
     assert_clean(&page, "the report");
     drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A fresh folder under the system's temporary one, removed by the next run of the test.
+/// A fresh folder under the system's temporary one (the test removes it when it passes).
 fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("c10m-dashboard-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

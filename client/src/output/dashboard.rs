@@ -232,7 +232,11 @@ impl Watch<Figures> for ClientWatch {
             user.unwrap_or(f64::NAN),
             kernel.unwrap_or(f64::NAN),
             near.as_ref().and_then(|n| n.1).unwrap_or(f64::NAN),
-            x.rss_bytes as f64,
+            if x.rss_bytes > 0 {
+                x.rss_bytes as f64
+            } else {
+                f64::NAN
+            },
             each.iter().copied().min().map_or(f64::NAN, |v| v as f64),
             each.iter().copied().max().map_or(f64::NAN, |v| v as f64),
         ];

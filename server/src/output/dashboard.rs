@@ -186,7 +186,11 @@ impl Watch<Figures> for ServerWatch {
             tick.rss_per_conn.unwrap_or(f64::NAN),
             kernel.unwrap_or(f64::NAN),
             near.as_ref().and_then(|n| n.1).unwrap_or(f64::NAN),
-            tick.rss_bytes as f64,
+            if tick.rss_bytes > 0 {
+                tick.rss_bytes as f64
+            } else {
+                f64::NAN
+            },
             tick.worker_min.map_or(f64::NAN, |v| v as f64),
             tick.worker_max.map_or(f64::NAN, |v| v as f64),
         ];
