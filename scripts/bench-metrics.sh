@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# make bench-metrics: do --metrics and --dashboard cost memory per connection? c10m-server holds
-# N idle connections without either, with --metrics (scraped twice a second while it holds them)
-# and with --dashboard (its state and rows read ten times a second over one kept-alive
-# connection, as the page does with ?every=100), in alternating rounds, and the summary's
-# rss_bytes_per_conn_at_peak of each is printed with the mean differences. It also prints the
-# largest gap between the server's ticks in the dashboard rounds. A benchmark, never a
-# pass/fail test.
+# make bench-metrics: do --metrics and --dashboard cost memory per connection, or threads?
+# c10m-server holds N idle connections without either, with --metrics (scraped twice a second
+# while it holds them) and with --dashboard (its state and rows read ten times a second over one
+# kept-alive connection, as the page does with ?every=100), in alternating rounds, and the
+# summary's rss_bytes_per_conn_at_peak of each is printed with the mean differences. It also
+# prints the largest gap between the server's ticks in the dashboard rounds, and what 3,000
+# connections that never send a request do to each page's threads and memory. A benchmark,
+# never a pass/fail test.
 #   BENCH_N=19000 BENCH_ROUNDS=3 scripts/bench-metrics.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,3 +65,39 @@ python3 -c "
 off, on, dash, n = $sum_off / $ROUNDS, $sum_on / $ROUNDS, $sum_dash / $ROUNDS, $N
 print(f'mean   {off:12.3f} {on:12.3f} {dash:12.3f} {$gap_max:14.3f}')
 print(f'difference: --metrics {on - off:+.3f}, --dashboard {dash - off:+.3f} B per connection; largest tick gap with the dashboard read {$gap_max} s (command: BENCH_N={n} BENCH_ROUNDS=$ROUNDS make bench-metrics)')"
+
+# Then: what 3,000 connections that never send a request do to a server serving both pages
+# (--http-clients at its default): its threads and resident memory before and while they are
+# open, and whether each page still answers meanwhile.
+"$BIN/c10m-server" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --dashboard 127.0.0.1:0 --quiet \
+  >"$work/idle.out" 2>"$work/idle.err" &
+ipid=$!; pids+=("$ipid")
+for _ in $(seq 100); do grep -q 'dashboard at' "$work/idle.err" 2>/dev/null && break; sleep 0.05; done
+python3 - "$ipid" "$work/idle.err" <<'PY'
+import re, socket, sys, time, urllib.request
+pid, err = sys.argv[1], open(sys.argv[2]).read()
+pages = {"metrics": re.search(r"metrics at (http://\S+)", err).group(1),
+         "dashboard": re.search(r"dashboard at (http://\S+)", err).group(1) + "api/state"}
+def status():
+    f = dict(l.split(":", 1) for l in open(f"/proc/{pid}/status") if ":" in l)
+    return int(f["Threads"]), int(f["VmRSS"].split()[0])
+def answers(url):
+    try:
+        return urllib.request.urlopen(url, timeout=2).status
+    except Exception as e:
+        return getattr(e, "code", type(e).__name__)
+time.sleep(1)
+t0, r0 = status()
+for name, url in pages.items():
+    addr = url.split("/")[2].rsplit(":", 1)
+    idle = [socket.create_connection((addr[0], int(addr[1]))) for _ in range(3000)]
+    time.sleep(1)
+    t1, r1 = status()
+    print(f"3,000 idle connections to --{name}: threads {t0} -> {t1}, RSS {r0} -> {r1} KiB; "
+          f"a request meanwhile: {answers(url)}")
+    for s in idle:
+        s.close()
+    time.sleep(0.5)
+    print(f"  once they are closed: {answers(url)}")
+PY
+kill -INT "$ipid"; wait "$ipid" 2>/dev/null || true

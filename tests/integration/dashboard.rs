@@ -242,7 +242,7 @@ fn tempdir() -> PathBuf {
 }
 
 #[test]
-fn the_pages_serve_a_classroom_at_once_and_no_more() {
+fn the_pages_serve_a_classroom_at_once_and_idle_connections_cost_nothing() {
     let _g = util::shared();
     let server = ServerGuard::start(&[
         "--dashboard",
@@ -274,14 +274,11 @@ fn the_pages_serve_a_classroom_at_once_and_no_more() {
     assert!(idle.len() >= 500, "{} connections", idle.len());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(threads(), before, "a page started threads for its clients");
-    // The four slots are taken: a fifth client hears so at once.
-    assert_eq!(get(dash, "/api/state").0, 503);
-    assert_eq!(get(metrics, "/metrics").0, 503);
+    // Their four slots go, the longest idle first, to clients that ask for something.
+    assert_eq!(get(dash, "/api/state").0, 200);
+    assert_eq!(get(metrics, "/metrics").0, 200);
+    assert_eq!(threads(), before, "a page started threads for its clients");
     drop(idle);
-    assert!(
-        wait_until(Duration::from_secs(5), || get(dash, "/api/state").0 == 200),
-        "the dashboard did not answer again once its clients were gone"
-    );
     // Read-only: nothing but GET and HEAD.
     let mut s = TcpStream::connect(dash).unwrap();
     s.write_all(b"POST /api/state HTTP/1.0\r\nContent-Length: 0\r\n\r\n")

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::history::History;
 use super::{page, BoxedWatch, RECORDS_MAX};
-use crate::http::{Answer, Body, Handler};
+use crate::http::{touched, Answer, Body, Handler};
 use crate::metrics::Latest;
 
 /// How often the thread looks for new figures and records.
@@ -219,14 +219,6 @@ impl<F: Clone + Send + 'static> Board<F> {
         }
         w.write_all(br#"],"stale":false}"#)
     }
-}
-
-/// An empty buffer of `cap` bytes whose pages are resident.
-fn touched(cap: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(cap);
-    v.resize(cap, b' ');
-    v.clear();
-    v
 }
 
 /// A number as the output contract writes it: at most three decimals, whole numbers without a

@@ -4,8 +4,11 @@
 //!
 //! - **One thread**, whatever the clients do: the thread runs a mio `Poll` (epoll) over the
 //!   listener and at most `--http-clients` connections (a classroom's worth by default). A
-//!   connection past that is answered `503` at once and closed, so it holds nothing: 3,000 idle
-//!   connections to the port cost one thread and the slots that were already there.
+//!   connection past that takes the slot of the one that has waited longest without sending a
+//!   request (an idle keep-alive, or one that never will), or, when every slot is busy
+//!   answering, is answered `503` at once and closed; so it holds nothing: 3,000 idle
+//!   connections to the port cost one thread and the slots that were already there, and a
+//!   page's requests still get through.
 //! - **No memory that grows**: every slot's buffers are allocated and written once, when the
 //!   server starts, before the binaries take the memory baseline that user bytes per connection
 //!   are measured from; a request head longer than its buffer is refused (`431`).
@@ -14,11 +17,10 @@
 //!   it, is closed.
 //! - **Read-only**: `GET` and `HEAD` only (`405` otherwise); no request changes anything.
 //!
-//! What a path answers is the [`Handler`]'s business; the handler also gets a call at least
-//! every [`Handler::due`] for work of its own on this thread (the dashboard samples its figures
-//! there). A body is bytes the handler writes into the slot's buffer, a `'static` page, or a
-//! stream the handler continues piece by piece ([`Body::Stream`], sent chunked), so no answer,
-//! however long, needs a buffer larger than the slot's.
+//! What a path answers is the [`Handler`]'s business, and so is its own work on this thread
+//! ([`Handler::due`]: the dashboard samples there). A body is bytes written into the slot's
+//! buffer, a `'static` page, or a stream continued piece by piece ([`Body::Stream`], sent
+//! chunked): no answer, however long, needs more than the slot's buffer.
 
 mod wire;
 
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use wire::{hex7, parse, reason, write_head, Request};
+use wire::{hex7, parse, reason, write_head, Request, BUSY, HEAD_ROOM};
 
 /// How long a client has to send a request head, or to read an answer.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,9 +94,6 @@ pub trait Handler: Send + 'static {
     }
 }
 
-/// Room kept before a buffered body for the status line and headers, written last.
-const HEAD_ROOM: usize = 320;
-
 /// One client's slot: its connection, what it sent, and the answer going out.
 struct Slot {
     stream: Option<TcpStream>,
@@ -140,9 +139,8 @@ impl Slot {
 }
 
 /// An empty buffer of `cap` bytes whose pages are resident.
-fn touched(cap: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(cap);
-    v.resize(cap, 0xA5);
+pub(crate) fn touched(cap: usize) -> Vec<u8> {
+    let mut v = vec![0xA5; cap];
     v.clear();
     v
 }
@@ -288,8 +286,8 @@ impl<H: Handler> Core<H> {
             };
             match listener.accept() {
                 Ok((mut stream, _)) => {
-                    let Some(i) = self.slots.iter().position(|s| s.stream.is_none()) else {
-                        // Full: say so and let go at once; nothing is kept for it.
+                    let Some(i) = self.free_slot() else {
+                        // Every slot is answering: say so and let go at once.
                         let _ = stream.write(BUSY);
                         continue;
                     };
@@ -316,6 +314,25 @@ impl<H: Handler> Core<H> {
                 Err(_) => return,
             }
         }
+    }
+
+    /// A slot without a connection, or else the one whose connection has waited longest
+    /// without a whole request and has nothing left to send (closed for the newcomer).
+    fn free_slot(&mut self) -> Option<usize> {
+        if let Some(i) = self.slots.iter().position(|s| s.stream.is_none()) {
+            return Some(i);
+        }
+        let idle = |s: &Slot| {
+            s.sent >= s.out.len() && s.page_sent >= s.page.len() && s.stream_cursor.is_none()
+        };
+        let (i, _) = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| idle(s))
+            .min_by_key(|(_, s)| s.deadline)?;
+        self.close(i);
+        Some(i)
     }
 
     fn close(&mut self, i: usize) {
@@ -478,8 +495,6 @@ impl<H: Handler> Core<H> {
     }
 }
 
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,6 +514,11 @@ mod tests {
                     content_type: "text/plain",
                     body: Body::Stream(0),
                 },
+                "/endless" => Answer {
+                    status: 200,
+                    content_type: "text/plain",
+                    body: Body::Stream(u64::MAX),
+                },
                 _ => {
                     buf.extend_from_slice(path.as_bytes());
                     Answer::buffered("text/plain")
@@ -508,6 +528,9 @@ mod tests {
 
         fn more(&mut self, cursor: &mut u64, buf: &mut Vec<u8>, room: usize) -> bool {
             buf.extend(std::iter::repeat_n(b'x', room.min(50_000)));
+            if *cursor == u64::MAX {
+                return false;
+            }
             *cursor += 1;
             *cursor == 3
         }
@@ -558,7 +581,7 @@ mod tests {
     }
 
     #[test]
-    fn past_its_clients_it_says_busy_and_keeps_nothing() {
+    fn past_its_clients_the_longest_idle_gives_way() {
         let b = Bound::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let server = serve(Some(b), "test-http", 2, Echo).unwrap();
         let a = server.addr.unwrap();
@@ -566,10 +589,20 @@ mod tests {
             .map(|_| std::net::TcpStream::connect(a).unwrap())
             .collect();
         std::thread::sleep(Duration::from_millis(100));
-        let third = get(a, "GET /x HTTP/1.1\r\n\r\n");
-        assert!(third.starts_with("HTTP/1.1 503"), "{third}");
-        drop(idle);
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(get(a, "GET /x HTTP/1.0\r\n\r\n").ends_with("/x"));
+        // Two slots held by connections that never send a request: a third client is served.
+        let third = get(a, "GET /x HTTP/1.0\r\n\r\n");
+        assert!(third.ends_with("/x"), "{third}");
+        // Both slots busy answering a stream nobody reads: the next one hears 503.
+        let slow: Vec<_> = (0..2)
+            .map(|_| {
+                let mut s = std::net::TcpStream::connect(a).unwrap();
+                s.write_all(b"GET /endless HTTP/1.1\r\n\r\n").unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let busy = get(a, "GET /x HTTP/1.0\r\n\r\n");
+        assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+        drop((idle, slow));
     }
 }

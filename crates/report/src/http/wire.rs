@@ -6,6 +6,12 @@ use std::io::{self, Write};
 
 use super::Answer;
 
+/// Room kept before a buffered body for the status line and headers, written last.
+pub(super) const HEAD_ROOM: usize = 320;
+
+/// The answer to a newcomer when every slot is busy answering.
+pub(super) const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
+
 /// A request as far as a read-only server cares.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Request {

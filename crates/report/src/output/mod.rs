@@ -66,8 +66,9 @@ pub struct OutputArgs {
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
 
-    /// The most clients --metrics and --dashboard each serve at once; more are answered 503
-    /// at once (each takes 72 KiB of the dashboard's memory, written at start).
+    /// The most clients --metrics and --dashboard each serve at once: a newcomer past that takes
+    /// the place of the one idle longest, or gets a 503 when all are busy answering (each takes
+    /// 72 KiB of the dashboard's memory, written at start).
     #[arg(long, value_name = "N", default_value_t = http::DEFAULT_CLIENTS,
           value_parser = clients)]
     pub http_clients: usize,
