@@ -553,7 +553,9 @@ def main():
         summary["engine"] = ENGINE
         if NETNS:
             summary["ehash_entries"] = abs(int(NETNS.get("net.ipv4.tcp_ehash_entries")))
-        summary["command"] = f"BENCH_CONNS={N} make bench" + ("-tun" if TUN else "")
+        extra = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_HOLD", "BENCH_PING", "BENCH_FLOOR", "BENCH_PAGE")
+                        if os.environ.get(k))
+        summary["command"] = f"BENCH_CONNS={N} {extra}make bench" + ("-tun" if TUN else "")
         summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
     finally:
         cleanup()

@@ -110,6 +110,8 @@ demo 2>&1 | keep "$RECORD/demo.txt" || status=$?
 command="make demo"
 [ -n "${DEMO_HOLD:-}" ] && command="DEMO_HOLD=$DEMO_HOLD $command"
 [ -n "${DEMO_CONNS:-}" ] && command="DEMO_CONNS=$DEMO_CONNS $command"
+[ -n "${DEMO_SHOT:-}" ] && command="DEMO_SHOT=$DEMO_SHOT $command"
+[ -n "${DEMO_DASHBOARD:-}" ] && command="DEMO_DASHBOARD=$DEMO_DASHBOARD $command"
 date=$(date +%Y-%m-%dT%H:%M:%S)
 printf '\nMachine: %s. Command: `%s`. Date: %s.\n' "$machine" "$command" "$date" >>"$RECORD/demo.txt"
 
