@@ -297,7 +297,11 @@ fn records_parse(records: &Value, server: bool) -> usize {
             (true, "worker_exit") => typed::<so::WorkerExit>(one, "worker_exit").len(),
             (true, "summary") => typed::<so::Summary>(one, "summary").len(),
             (false, "plan") => typed::<co::PlanLine>(one, "plan").len(),
+            (false, "start") => typed::<co::RequestsStart>(one, "start").len(),
             (false, "failure") => typed::<co::Failure>(one, "failure").len(),
+            (false, "summary") if r.get("mode").is_some() => {
+                typed::<co::RequestsSummary>(one, "summary").len()
+            }
             (false, "summary") => typed::<co::Summary>(one, "summary").len(),
             (_, other) => panic!("the page keeps a `{other}` record: {r}"),
         };

@@ -199,10 +199,19 @@ pub struct Dashboard<F> {
     pub(crate) records: mpsc::SyncSender<String>,
     /// The thread's word that it took the first sample, and that the summary is shown and the
     /// report written.
-    pub(crate) done: std::sync::Mutex<mpsc::Receiver<()>>,
+    pub(crate) done: std::sync::Mutex<mpsc::Receiver<Done>>,
     pub(crate) warmed: std::sync::atomic::AtomicBool,
     pub(crate) server: http::Server,
     pub addr: Option<SocketAddr>,
+}
+
+/// What the thread tells the line that waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Done {
+    /// The first figures are sampled, the page rendered.
+    FirstSample,
+    /// The summary is on the page, the report written.
+    Summary,
 }
 
 /// Records the page keeps (the first lines, failures, worker exits, the summary).
@@ -247,7 +256,7 @@ impl<F: Clone + Send + 'static> Bound<F> {
     pub fn start(self, prog: &'static str) -> Result<Dashboard<F>, BindError> {
         let addr = self.addr();
         let (records_tx, records_rx) = mpsc::sync_channel(RECORDS_MAX);
-        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let (done_tx, done_rx) = mpsc::sync_channel(2);
         let latest = Latest::new();
         let handler = serve::Board::new(serve::Setup {
             prog,

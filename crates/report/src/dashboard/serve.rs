@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::history::History;
-use super::{page, BoxedWatch, RECORDS_MAX};
+use super::{page, BoxedWatch, Done, RECORDS_MAX};
 use crate::http::{touched, Answer, Body, Handler};
 use crate::metrics::Latest;
 
@@ -37,7 +37,7 @@ pub(super) struct Setup<F> {
     pub watch: BoxedWatch<F>,
     pub latest: Latest<F>,
     pub records: mpsc::Receiver<String>,
-    pub done: mpsc::SyncSender<()>,
+    pub done: mpsc::SyncSender<Done>,
     pub report: Option<PathBuf>,
     pub epoch: Instant,
 }
@@ -94,7 +94,7 @@ impl<F: Clone + Send + 'static> Board<F> {
             self.sample(&f, at);
             if first {
                 self.warm_up(&f);
-                let _ = self.s.done.try_send(());
+                let _ = self.s.done.try_send(Done::FirstSample);
             }
             self.prev = Some((f, at));
             changed = true;
@@ -116,7 +116,7 @@ impl<F: Clone + Send + 'static> Board<F> {
                     ),
                 }
             }
-            let _ = self.s.done.try_send(());
+            let _ = self.s.done.try_send(Done::Summary);
         }
     }
 

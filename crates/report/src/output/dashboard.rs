@@ -8,9 +8,10 @@
 //! memory baseline) and the summary (until the page shows it and the report is written).
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::{Format, Line};
-use crate::dashboard::{Dashboard, FIRST_WAIT, REPORT_WAIT};
+use crate::dashboard::{Dashboard, Done, FIRST_WAIT, REPORT_WAIT};
 use crate::metrics::warm_up;
 
 impl<F: Clone + Send + 'static> Format<F> for Dashboard<F> {
@@ -19,9 +20,7 @@ impl<F: Clone + Send + 'static> Format<F> for Dashboard<F> {
             self.latest.set(f);
             if !self.warmed.swap(true, Ordering::Relaxed) {
                 self.server.wake();
-                if let Ok(done) = self.done.lock() {
-                    let _ = done.recv_timeout(FIRST_WAIT);
-                }
+                self.wait_for(Done::FirstSample, FIRST_WAIT);
                 if let Some(addr) = self.addr {
                     for path in ["/", "/api/state", "/api/series?gen=0&from=0"] {
                         warm_up(addr, path);
@@ -33,15 +32,33 @@ impl<F: Clone + Send + 'static> Format<F> for Dashboard<F> {
             return;
         }
         let json = line.json();
-        let summary = json.starts_with(r#"{"type":"summary""#);
+        if json.starts_with(r#"{"type":"summary""#) {
+            // The last line: it waits for room in the queue, then for the page and the report.
+            self.server.wake();
+            if self.records.send(json).is_ok() {
+                self.server.wake();
+                self.wait_for(Done::Summary, REPORT_WAIT);
+            }
+            return;
+        }
         if self.records.try_send(json).is_err() {
             log::debug!("dashboard: its record queue is full; a record is left out of the page");
             return;
         }
         self.server.wake();
-        if summary {
-            if let Ok(done) = self.done.lock() {
-                let _ = done.recv_timeout(REPORT_WAIT);
+    }
+}
+
+impl<F> Dashboard<F> {
+    /// Waits up to `limit` for the thread to say `what` (older words are dropped).
+    fn wait_for(&self, what: Done, limit: Duration) {
+        let Ok(done) = self.done.lock() else { return };
+        let until = Instant::now() + limit;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match done.recv_timeout(left) {
+                Ok(d) if d == what => return,
+                Ok(_) => {}
+                Err(_) => return,
             }
         }
     }
