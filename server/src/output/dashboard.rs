@@ -237,7 +237,8 @@ impl ServerWatch {
             kernel_basis: if self.ask.loopback {
                 "growth of the kernel's slab (meminfo Slab) since start over the connections \
                  held; on loopback both ends' sockets are here, so this is per pair, as make \
-                 bench counts"
+                 bench counts. The slab is the machine's: other programs move it too, so it reads \
+                 true from tens of thousands of connections"
                     .into()
             } else {
                 "growth of the kernel's slab (meminfo Slab) since start over the connections held"

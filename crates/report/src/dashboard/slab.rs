@@ -69,9 +69,11 @@ impl SlabBaseline {
         self.readable
     }
 
-    /// Slab growth per connection, from `slab` bytes now (meminfo's `Slab`) and `conns` held.
+    /// Slab growth per connection, from `slab` bytes now (meminfo's `Slab`) and `conns` held;
+    /// `None` while the slab is below its baseline (the machine's other programs freed more than
+    /// the connections took: the figure reads true from tens of thousands of connections).
     pub fn per_conn(&self, slab: u64, conns: u64) -> Option<f64> {
-        (conns > 0).then(|| (slab as f64 - self.slab as f64) / conns as f64)
+        (conns > 0 && slab >= self.slab).then(|| (slab - self.slab) as f64 / conns as f64)
     }
 
     /// Per connection by cache, largest first, from a reading of /proc/slabinfo now (read even
@@ -95,7 +97,7 @@ impl SlabBaseline {
                     .map_or(0, |(_, b)| *b);
                 let d = bytes as i64 - before as i64;
                 let known = CACHES.contains(&name) || name.starts_with("kmalloc");
-                ((known || d.abs() > MOVED) && d.abs() >= 1 << 20).then(|| CacheCost {
+                ((known || d > MOVED) && d >= 1 << 20).then(|| CacheCost {
                     cache: name.to_string(),
                     bytes_per_conn: (d as f64 / conns as f64 * 10.0).round() / 10.0,
                 })
@@ -119,6 +121,7 @@ mod tests {
         };
         assert_eq!(b.per_conn(5000, 4), Some(1000.0));
         assert_eq!(b.per_conn(5000, 0), None);
+        assert_eq!(b.per_conn(500, 4), None);
         assert!(b.by_cache(10).is_empty());
     }
 }

@@ -35,6 +35,16 @@
     const n = a >= 1e6 ? (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M" : a >= 1e4 ? (v / 1e3).toFixed(0) + "k" : int(v);
     return n + ({ bytes_per_conn: " B", per_s: "/s", us: " \u00b5s" }[unit] || "");
   }
+  // Byte ticks in one unit, with as many decimals as tell them apart.
+  function bytesAxis(vals) {
+    const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+    const max = Math.max(...vals.map((v) => Math.abs(v || 0)));
+    let k = 0;
+    while (max >= 1024 ** (k + 1) && k < u.length - 1) k++;
+    const step = vals.length > 1 ? Math.abs(vals[1] - vals[0]) / 1024 ** k : 1;
+    const d = k === 0 ? 0 : Math.min(3, Math.max(0, Math.ceil(-Math.log10(step || 1))));
+    return vals.map((v) => (v / 1024 ** k).toFixed(d) + " " + u[k]);
+  }
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
   function setStatus(cls, text) { const s = $("status"); s.className = cls; s.textContent = text; }
@@ -69,18 +79,24 @@
         const opts = {
           width: width, height: 210,
           scales: { x: { time: false } },
-          axes: [{ label: "seconds" }, { size: 72, values: (u, vals) => vals.map((v) => tick(g.unit, v)) }],
+          axes: [{ label: "seconds" }, { size: g.unit === "bytes" ? 92 : 72, values: (u, vals) => g.unit === "bytes" ? bytesAxis(vals) : vals.map((v) => tick(g.unit, v)) }],
           series: [{ label: "t", value: (u, v) => v == null ? "-" : v.toFixed(1) + " s" }].concat(g.idx.map((i, k) => ({
             label: defs[i - 1].label, stroke: colors[k % colors.length], width: 2,
             value: (u, v) => fmt(defs[i - 1].unit, v),
           }))),
         };
-        return { idx: g.idx, plot: new uPlot(opts, [[], ...g.idx.map(() => [])], sec.querySelector(".chart")) };
+        return { idx: g.idx, title: g.title, plot: new uPlot(opts, [[], ...g.idx.map(() => [])], sec.querySelector(".chart")) };
       });
       chartKey = key;
     }
     const t = rows.map((r) => r[0]);
-    charts.forEach((c) => c.plot.setData([t, ...c.idx.map((i) => rows.map((r) => r[i]))]));
+    charts.forEach((c) => {
+      const cols = c.idx.map((i) => rows.map((r) => r[i]));
+      c.plot.setData([t, ...cols]);
+      const empty = cols.every((col) => col.every((v) => v == null));
+      const why = c.title.startsWith("Round trips") ? "no pings: round trips need --ping-interval" : "no figures yet";
+      c.plot.root.parentElement.dataset.empty = empty ? why : "";
+    });
   }
 
   function drawHeadline(p) {
