@@ -70,6 +70,8 @@ def main():
     ap.add_argument("--width", type=int, default=1400)
     ap.add_argument("--height", type=int, default=900)
     ap.add_argument("--settle", type=float, default=1.5, help="seconds to wait before reading")
+    ap.add_argument("--after", type=float, default=0.0,
+                    help="seconds to wait once --until holds, before reading and the screenshot")
     a = ap.parse_args()
     a.shot = a.shot or a.out
     # SIGTERM ends it as Ctrl-C does: through the finally below, so nothing is left behind.
@@ -103,6 +105,8 @@ def main():
                 if met:
                     break
                 time.sleep(0.2)
+        if met and a.after:
+            time.sleep(a.after)
         read = {}
         for item in a.read:
             name, _, expr = item.partition("=")

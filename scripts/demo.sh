@@ -11,8 +11,8 @@
 # first, to open in a browser or project. DEMO_DASHBOARD sets the server's address (default
 # 127.0.0.1:0, a free port; 0.0.0.0:8080 to show it to a room from another machine), and
 # DEMO_HOLD a longer hold to watch it. DEMO_SHOT=FILE.png takes a screenshot of the server's
-# dashboard once it holds every connection (scripts/browse.py, headless chromium; hold 15 s or
-# more to leave the browser time to start): the README's picture is
+# dashboard 6 s after it holds every connection (scripts/browse.py, headless chromium; hold 15 s
+# or more to leave the browser time to start): the README's picture is
 # `DEMO_HOLD=15 DEMO_SHOT=docs/img/dashboard-demo.png make demo`.
 # bench/reference/demo/ is a copy of one run on the reference machine, which docs/one-port.md quotes.
 set -euo pipefail
@@ -66,7 +66,7 @@ demo() {
   local shot_pid=
   if [ -n "${DEMO_SHOT:-}" ]; then
     local url; url=$(sed -n 's/^c10m-server: dashboard at //p' "$work/server.err")
-    python3 scripts/browse.py "$url" --shot "$DEMO_SHOT" --timeout "$((HOLD + 30))" \
+    python3 scripts/browse.py "$url" --shot "$DEMO_SHOT" --timeout "$((HOLD + 30))" --after 6 \
       --until "document.querySelector('#headline [data-key=connections] .v').textContent.replace(/,/g, '') === '$conns'" \
       >"$work/shot.json" 2>&1 &
     shot_pid=$!
