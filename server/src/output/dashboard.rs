@@ -226,7 +226,7 @@ impl Watch<Figures> for ServerWatch {
 }
 
 impl ServerWatch {
-    fn memory(&self, mem: &MemInfo, f: &Figures) -> Memory {
+    fn memory(&mut self, mem: &MemInfo, f: &Figures) -> Memory {
         let conns = f.stats.conns;
         Memory {
             user_bytes_per_conn: f.tick.rss_per_conn,

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::time::{Duration, Instant};
+
 use c10m_kernel::memory::{self, SlabCache};
 
 /// The caches a TCP connection takes memory from (scripts/procutil.py's KERNEL_CACHES).
@@ -32,6 +34,10 @@ pub struct CacheCost {
     pub bytes_per_conn: f64,
 }
 
+/// How often /proc/slabinfo is read: the kernel walks every cache's partial slabs under its
+/// lock to write it, which a ramp to a million sockets need not meet every second.
+const SLABINFO_EVERY: Duration = Duration::from_secs(5);
+
 /// The slab as it was before the first connection.
 #[derive(Debug, Default)]
 pub struct SlabBaseline {
@@ -39,6 +45,8 @@ pub struct SlabBaseline {
     caches: Vec<(String, u64)>,
     readable: bool,
     page_size: u64,
+    /// The last reading by cache, when it was taken, and for how many connections.
+    last: Option<(Instant, u64, Vec<CacheCost>)>,
 }
 
 fn sizes(caches: &[SlabCache], page_size: u64) -> impl Iterator<Item = (&str, u64)> {
@@ -62,6 +70,7 @@ impl SlabBaseline {
                 })
                 .unwrap_or_default(),
             page_size,
+            last: None,
         }
     }
 
@@ -76,12 +85,24 @@ impl SlabBaseline {
         (conns > 0 && slab >= self.slab).then(|| (slab - self.slab) as f64 / conns as f64)
     }
 
-    /// Per connection by cache, largest first, from a reading of /proc/slabinfo now (read even
-    /// with no connection, so a warm-up does what every later sample does).
-    pub fn by_cache(&self, conns: u64) -> Vec<CacheCost> {
+    /// Per connection by cache, largest first, from a reading of /proc/slabinfo at most
+    /// [`SLABINFO_EVERY`] old; with no connection it is read every time (and the result is
+    /// empty), so a warm-up makes the allocations later readings make.
+    pub fn by_cache(&mut self, conns: u64) -> Vec<CacheCost> {
         if !self.readable {
             return Vec::new();
         }
+        if let Some((at, n, costs)) = &self.last {
+            if conns > 0 && *n > 0 && at.elapsed() < SLABINFO_EVERY {
+                return costs.clone();
+            }
+        }
+        let costs = self.read_by_cache(conns);
+        self.last = Some((Instant::now(), conns, costs.clone()));
+        costs
+    }
+
+    fn read_by_cache(&self, conns: u64) -> Vec<CacheCost> {
         let Ok(now) = memory::read_slabinfo() else {
             return Vec::new();
         };
@@ -115,7 +136,7 @@ mod tests {
 
     #[test]
     fn growth_over_connections() {
-        let b = SlabBaseline {
+        let mut b = SlabBaseline {
             slab: 1000,
             ..SlabBaseline::default()
         };
