@@ -21,6 +21,8 @@ Examples:
   c10m-server --check -n 1000000                which limit stops a million here first, and what to do
   c10m-server --check -n 1000000 --workers auto --json
                                                 the same check for enough workers, as one JSON object
+  c10m-server --dashboard 127.0.0.1:8080 --report run.html
+                                                watch it at http://127.0.0.1:8080/, keep it as one file
 
 The live line goes to stderr once per --stats-interval; SIGINT or SIGTERM prints the summary.
 --check opens no socket: it prints every limit for -n N and exits 0 when none binds, 1 when one
