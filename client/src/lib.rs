@@ -90,10 +90,10 @@ fn flood(run: Run) -> Result<bool, Error> {
     if opts.handshake == Handshake::None {
         log::warn!("--handshake none: SYNs only; \"established\" counts the SYN-ACKs the server answered, each left half-open until the teardown resets it");
     }
-    let start_output = || -> Result<Output, Error> {
-        Output::start(&opts.output, PROG, pages(&plan, &opts)).map_err(Error::Page)
-    };
     let zero = Figures::of(&Stats::default(), &plan, 0, SockStat::default());
+    let start_output = || -> Result<Output, Error> {
+        Output::start(&opts.output, PROG, pages(&plan, &opts), &zero).map_err(Error::Page)
+    };
     if opts.mode != Mode::Hold {
         let out = start_output()?;
         let start = requests::start_line(&opts, &plan);
@@ -116,7 +116,7 @@ fn flood(run: Run) -> Result<bool, Error> {
     let (mut summary, out) = if plan.processes > 1 {
         drop(probe);
         let output = Output::bind(&opts.output, pages(&plan, &opts)).map_err(Error::Page)?;
-        processes::run(&opts, &plan, output, plan_line)?
+        processes::run(&opts, &plan, (output, &zero), plan_line)?
     } else {
         let mut engine = registry::build(&opts, &plan, Part::WHOLE)?;
         let out = start_output()?;

@@ -38,11 +38,12 @@ fn gate_opens(ramp_done: usize, died_before_ramp: usize, children: usize) -> boo
 
 /// Runs `plan.processes` children and aggregates them into one summary, said through `output`,
 /// whose pages listen already and whose threads start once the children are forked (so they
-/// live in this process alone); `first` says the first lines.
+/// live in this process alone), showing `initial` until the first tick; `first` says the first
+/// lines.
 pub(crate) fn run(
     opts: &Options,
     plan: &Plan,
-    output: Bound,
+    (output, initial): (Bound, &Figures),
     first: impl FnOnce(&Output),
 ) -> Result<(Summary, Output), Error> {
     let n = plan.processes as usize;
@@ -73,7 +74,7 @@ pub(crate) fn run(
         }
     };
     sup.spawn_all(&mut child).map_err(Error::Processes)?;
-    let out = output.start(PROG).map_err(Error::Page)?;
+    let out = output.start(PROG, initial).map_err(Error::Page)?;
     first(&out);
     let summary = supervise(&mut sup, plan, &out, (epoch, wall), &mut child)?;
     Ok((summary, out))

@@ -28,7 +28,7 @@ use c10m_sys::signal;
 
 use crate::cli::Config;
 use crate::error::Error;
-use crate::output::{pages, Line, Output, Summary, PROG};
+use crate::output::{pages, Figures, Line, Output, Summary, PROG};
 use crate::serve::{LoopConfig, Sink};
 
 /// Runs the server (or `--check`) and says how it went: 0 after SIGINT/SIGTERM, 1 on a failure.
@@ -61,7 +61,8 @@ fn serve_all(config: Config) -> Result<(Summary, Output), Error> {
         log::warn!("{advice}");
     }
     let listener = listen::open(config.listen, config.backlog, somaxconn, false, true)?;
-    let out = Output::start(&config.output, PROG, pages(&config, 1)).map_err(Error::Page)?;
+    let out = Output::start(&config.output, PROG, pages(&config, 1), &Figures::default())
+        .map_err(Error::Page)?;
     let lc = LoopConfig {
         fd_soft: grant.soft,
         fd_hard: grant.hard,

@@ -136,7 +136,9 @@ pub(crate) fn run(
         Supervisor::new(n, config.session, policy).map_err(Error::Workers)?;
     sup.spawn_all(&mut worker).map_err(Error::Workers)?;
     wait_ready(&mut sup, &mut worker)?;
-    let out = output.start(PROG).map_err(Error::Page)?;
+    let out = output
+        .start(PROG, &Figures::default())
+        .map_err(Error::Page)?;
     if config.reuseport {
         shared.borrow_mut().take();
     }

@@ -200,7 +200,6 @@ pub struct Dashboard<F> {
     /// The thread's word that it took the first sample, and that the summary is shown and the
     /// report written.
     pub(crate) done: std::sync::Mutex<mpsc::Receiver<Done>>,
-    pub(crate) warmed: std::sync::atomic::AtomicBool,
     pub(crate) server: http::Server,
     pub addr: Option<SocketAddr>,
 }
@@ -218,7 +217,7 @@ pub(crate) enum Done {
 const RECORDS_MAX: usize = 48;
 /// How long the summary waits for the report to be written.
 pub(crate) const REPORT_WAIT: Duration = Duration::from_secs(30);
-/// How long the first figures wait for the first sample.
+/// How long the start waits for the first sample.
 pub(crate) const FIRST_WAIT: Duration = Duration::from_secs(5);
 
 impl<F: Clone + Send + 'static> Bound<F> {
@@ -252,12 +251,15 @@ impl<F: Clone + Send + 'static> Bound<F> {
         self.listener.as_ref().map(|l| l.addr)
     }
 
-    /// Starts the thread, with its first state rendered and its pages touched.
-    pub fn start(self, prog: &'static str) -> Result<Dashboard<F>, BindError> {
+    /// Starts the thread; when this returns it has sampled `initial` (the figures before the
+    /// first tick) again and again and the page was fetched, so the thread's memory is taken
+    /// before the binaries' baseline.
+    pub fn start(self, prog: &'static str, initial: &F) -> Result<Dashboard<F>, BindError> {
         let addr = self.addr();
         let (records_tx, records_rx) = mpsc::sync_channel(RECORDS_MAX);
         let (done_tx, done_rx) = mpsc::sync_channel(2);
         let latest = Latest::new();
+        latest.set(initial);
         let handler = serve::Board::new(serve::Setup {
             prog,
             watch: self.watch,
@@ -272,14 +274,15 @@ impl<F: Clone + Send + 'static> Bound<F> {
         };
         let server =
             http::serve(self.listener, "dashboard", self.clients, handler).map_err(failed)?;
-        Ok(Dashboard {
+        let dashboard = Dashboard {
             latest,
             records: records_tx,
             done: std::sync::Mutex::new(done_rx),
-            warmed: std::sync::atomic::AtomicBool::new(false),
             server,
             addr,
-        })
+        };
+        dashboard.warm_up();
+        Ok(dashboard)
     }
 }
 

@@ -3,11 +3,9 @@
 //!
 //! On the loop's side this format does what `--metrics` does: it copies the figures of a tick
 //! into a slot. A record that is not live goes to the dashboard's thread as its JSON line, over
-//! a bounded queue. Two lines wait for the thread: the first that carries figures (until the
-//! first sample is taken and the page rendered and fetched, all before the binaries take their
-//! memory baseline) and the summary (until the page shows it and the report is written).
+//! a bounded queue. The summary waits for the thread: until the page shows it and the report is
+//! written.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Format, Line};
@@ -18,15 +16,6 @@ impl<F: Clone + Send + 'static> Format<F> for Dashboard<F> {
     fn emit(&self, line: &dyn Line<Figures = F>) {
         if let Some(f) = line.figures() {
             self.latest.set(f);
-            if !self.warmed.swap(true, Ordering::Relaxed) {
-                self.server.wake();
-                self.wait_for(Done::FirstSample, FIRST_WAIT);
-                if let Some(addr) = self.addr {
-                    for path in ["/", "/api/state", "/api/series?gen=0&from=0"] {
-                        warm_up(addr, path);
-                    }
-                }
-            }
         }
         if line.is_live() {
             return;
@@ -50,6 +39,18 @@ impl<F: Clone + Send + 'static> Format<F> for Dashboard<F> {
 }
 
 impl<F> Dashboard<F> {
+    /// Waits for the thread's first sample (of the initial figures), then fetches each of the
+    /// page's paths again and again: all of it before the binaries take their memory baseline.
+    pub(crate) fn warm_up(&self) {
+        self.server.wake();
+        self.wait_for(Done::FirstSample, FIRST_WAIT);
+        if let Some(addr) = self.addr {
+            for path in ["/", "/api/state", "/api/series?gen=0&from=0"] {
+                warm_up(addr, path);
+            }
+        }
+    }
+
     /// Waits up to `limit` for the thread to say `what` (older words are dropped).
     fn wait_for(&self, what: Done, limit: Duration) {
         let Ok(done) = self.done.lock() else { return };

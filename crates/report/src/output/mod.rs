@@ -184,17 +184,19 @@ pub struct Bound<F> {
 }
 
 impl<F: Clone + Send + 'static> Bound<F> {
-    /// Starts the pages' threads; `prog` names the binary in the notices that say where each
-    /// one is.
-    pub fn start(self, prog: &'static str) -> Result<Output<F>, BindError> {
+    /// Starts the pages' threads, which show `initial` until the first tick and have rendered
+    /// it (their memory taken before the run's) when this returns; `prog` names the binary in
+    /// the notices that say where each page is.
+    pub fn start(self, prog: &'static str, initial: &F) -> Result<Output<F>, BindError> {
         let mut formats: Vec<Box<dyn Format<F>>> = vec![Output::<F>::plain_format(&self.args)];
         if let Some(bound) = self.metrics {
-            let m = prometheus::Prometheus::start(bound, self.args.http_clients, self.prometheus)?;
+            let clients = self.args.http_clients;
+            let m = prometheus::Prometheus::start(bound, clients, self.prometheus, initial)?;
             notice(prog, &format!("metrics at http://{}/metrics", m.addr()));
             formats.push(Box::new(m));
         }
         if let Some(bound) = self.dashboard {
-            let d = bound.start(prog)?;
+            let d = bound.start(prog, initial)?;
             if let Some(a) = d.addr {
                 notice(prog, &format!("dashboard at http://{a}/"));
             }
@@ -237,8 +239,9 @@ impl<F: Clone + Send + 'static> Output<F> {
         args: &OutputArgs,
         prog: &'static str,
         pages: Pages<F>,
+        initial: &F,
     ) -> Result<Output<F>, BindError> {
-        Output::bind(args, pages)?.start(prog)
+        Output::bind(args, pages)?.start(prog, initial)
     }
 
     fn plain_format(args: &OutputArgs) -> Box<dyn Format<F>> {

@@ -5,7 +5,6 @@
 //! [`crate::metrics`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Format, Line};
 use crate::http;
@@ -14,22 +13,22 @@ use crate::metrics::{warm_up, BindError, Latest, MetricsServer, Snapshot};
 pub(crate) struct Prometheus<F> {
     latest: Latest<F>,
     server: MetricsServer,
-    warmed: AtomicBool,
 }
 
 impl<F: Clone + Send + 'static> Prometheus<F> {
+    /// Serves `page` of the latest figures, of `initial` until the first tick: scrapes of our
+    /// own render it now, so the page's memory is taken before the binaries' baseline.
     pub(crate) fn start(
         bound: http::Bound,
         clients: usize,
         page: fn(&F) -> Snapshot,
+        initial: &F,
     ) -> Result<Prometheus<F>, BindError> {
         let latest = Latest::new();
+        latest.set(initial);
         let server = MetricsServer::start(bound, clients, &latest, page)?;
-        Ok(Prometheus {
-            latest,
-            server,
-            warmed: AtomicBool::new(false),
-        })
+        warm_up(server.addr, "/metrics");
+        Ok(Prometheus { latest, server })
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -41,11 +40,6 @@ impl<F: Clone + Send + 'static> Format<F> for Prometheus<F> {
     fn emit(&self, line: &dyn Line<Figures = F>) {
         if let Some(f) = line.figures() {
             self.latest.set(f);
-            // The first figures (the first line's, before the loop starts): scrapes of a page
-            // of the real size now, before the binaries take their memory baseline.
-            if !self.warmed.swap(true, Ordering::Relaxed) {
-                warm_up(self.server.addr, "/metrics");
-            }
         }
     }
 }
