@@ -5,6 +5,8 @@ Starts c10m-server with enough workers and c10m-client with enough processes, ra
 holds BENCH_HOLD seconds with every connection pinging once per BENCH_PING seconds, tears
 everything down, and writes bench/results/latest/ (and a dated copy):
   summary.json  summary.md  timeseries.csv  plot.svg
+  report.html (the server's --report: its dashboard with the whole run inline) and
+  report-client.html (the client's); both dashboards' URLs are printed while they run
 Then, in the same run, the kernel's floor (../shared/floor, a minimal C epoll pair) opens the
 same N, and the summary reports c10m's ramp against it.
 
@@ -63,6 +65,11 @@ _EHASH = os.environ.get("BENCH_EHASH", "auto")
 EHASH = ehash_entries_for(N) if _EHASH == "auto" else int(_EHASH)
 OUT = os.path.join(ROOT, os.environ.get("BENCH_OUT", "bench/results"))
 FLOOR_SRC = os.path.join(ROOT, os.environ.get("FLOOR_SRC", "../shared/floor"))
+# BENCH_PAGE: what reads the server's dashboard while the bench runs: `poll` (scripts/pagepoll.py,
+# as an open page does, ten times a second), `browser` (headless chromium with the page at
+# ?every=100, scripts/browse.py), or nothing (the default: the page is served, read by whoever
+# opens the URL the bench prints).
+PAGE = os.environ.get("BENCH_PAGE", "")
 procs = []          # everything started, killed on any exit
 restore = []        # (path, old value) of global sysctls changed
 
@@ -179,6 +186,7 @@ def settle(timeout=90):
 def run_c10m(work):
     port = free_port()
     base_slab, base_caches, base_inuse = meminfo_slab(), slabinfo(), sockstat_inuse()
+    reader = None
     if OTHER_SERVER:
         server = start(shlex.split(OTHER_SERVER.format(port=port)), "server", f"{work}/server.err")
         server_out = Lines(server, "server")
@@ -187,15 +195,20 @@ def run_c10m(work):
         server_rss0 = tree_rss(server.pid)
     else:
         server = start(in_ns([f"{BIN}/c10m-server", "--listen", f"{HOST}:{port}", "--workers", "auto",
-                              "--max-conns", str(N), "--json"]), "server", f"{work}/server.err")
+                              "--max-conns", str(N), "--json", "--dashboard", "127.0.0.1:0",
+                              "--report", f"{work}/report.html"]), "server", f"{work}/server.err")
         server_out = Lines(server, "server")
         if not server_out.wait_for("listening on", 30):
             raise SystemExit("c10m-server did not start: " + read(f"{work}/server.err")[-2000:])
         server_pid_for_rss, server_rss0 = None, 0
+        reader = page_reader(dashboard_url(f"{work}/server.err", "the server's"))
     client = start(in_ns([f"{BIN}/c10m-client", "--target", f"{HOST}:{port}", "-n", str(N),
-                          "--hold", str(HOLD), "--ping-interval", str(PING), "--json"] + tun_args()),
+                          "--hold", str(HOLD), "--ping-interval", str(PING), "--json",
+                          "--dashboard", "127.0.0.1:0", "--report", f"{work}/report-client.html"]
+                         + tun_args()),
                    "client", f"{work}/client.err")
     client_out = Lines(client, "client")
+    dashboard_url(f"{work}/client.err", "the client's")
     cpu_window, ramp_cpu, hold_cpu, hold_t0 = CpuWindow().start(), None, None, 0.0
     t0, rows, peak_kernel = time.time(), [], None
     last_est, last_t = 0, t0
@@ -234,6 +247,9 @@ def run_c10m(work):
         stop(client)
     client.wait()
     client_out.thread.join(5)
+    if reader:
+        # SIGTERM: the browser and its driver go with it, and its profile folder.
+        stop(reader, signal.SIGTERM, 30)
     stop(server)
     server_out.thread.join(5)
     csum = client_out.last.get("summary", {})
@@ -283,6 +299,43 @@ def run_c10m(work):
         "client_exit": client.returncode,
         "server_exit": server.returncode,
     }, rows
+
+
+def dashboard_url(stderr_path, whose, timeout=10.0):
+    """The dashboard URL a binary names on stderr, said (with how to reach it from the host when
+    it serves inside the TUN bench's namespace); None if it names none in time."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            for line in read(stderr_path).splitlines():
+                if "dashboard at " in line:
+                    url = line.split("dashboard at ", 1)[1].strip()
+                    where = (f" (inside namespace {NETNS.name}: ip netns exec {NETNS.name} "
+                             f"scripts/browse.py {url} --shot shot.png)") if NETNS else ""
+                    log(f"dashboard of {whose}: {url}{where}")
+                    return url
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def page_reader(url):
+    """What BENCH_PAGE asks to read the server's page while the bench runs (killed with it)."""
+    if not url or not PAGE:
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    if PAGE == "poll":
+        cmd = ["python3", f"{here}/pagepoll.py", url, "--every", "0.1", "--duration", "100000"]
+    elif PAGE == "browser":
+        cmd = ["python3", f"{here}/browse.py", url, "--every", "100", "--settle", "100000"]
+    else:
+        raise SystemExit(f"BENCH_PAGE={PAGE}: say poll or browser")
+    log(f"reading the server's page while the bench runs: {' '.join(cmd[1:4])} (BENCH_PAGE={PAGE})")
+    p = subprocess.Popen(in_ns(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    procs.append(p)
+    return p
 
 
 def tun_args():
@@ -496,15 +549,27 @@ def main():
         summary["engine"] = ENGINE
         if NETNS:
             summary["ehash_entries"] = abs(int(NETNS.get("net.ipv4.tcp_ehash_entries")))
-        summary["command"] = f"BENCH_CONNS={N} make bench" + ("-tun" if TUN else "")
+        extra = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_HOLD", "BENCH_PING", "BENCH_FLOOR", "BENCH_PAGE")
+                        if os.environ.get(k))
+        summary["command"] = f"BENCH_CONNS={N} {extra}make bench" + ("-tun" if TUN else "")
         summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
     finally:
         cleanup()
+        reports = {}
+        for name in ("report.html", "report-client.html"):
+            try:
+                with open(f"{work}/{name}", "rb") as f:
+                    reports[name] = f.read()
+            except OSError:
+                pass
         shutil.rmtree(work, ignore_errors=True)
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M%S")
     dated = os.path.join(OUT, stamp)
     os.makedirs(dated, exist_ok=True)
+    for name, html in reports.items():
+        with open(f"{dated}/{name}", "wb") as f:
+            f.write(html)
     with open(f"{dated}/summary.json", "w") as f:
         json.dump(summary, f, indent=2)
     with open(f"{dated}/timeseries.csv", "w") as f:

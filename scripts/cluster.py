@@ -19,7 +19,8 @@ ramps started within 100 ms; the server's ticks never fell more than 1.1 s apart
 p50/p99 RTT from the merged histogram beside each shard's own.
 
   CLUSTER_HOSTS=8 CLUSTER_CONNS=200000 CLUSTER_HOLD=20 make cluster
-  CLUSTER_OUT=bench/results/cluster (summary.json, summary.md)
+  CLUSTER_OUT=bench/results/cluster (summary.json, summary.md, report.html: the server's
+      --report, its dashboard with the whole run inline; the URL is printed while it runs)
 
 Exit: 0 passed, 1 failed, 77 skipped (not root, no network namespaces, or no Prometheus: the
 message says how to install it). Everything it made (namespaces, processes, /etc/netns files)
@@ -185,9 +186,18 @@ def run(work):
     log(f"{HOSTS} hosts x {CONNS // HOSTS:,} = {CONNS:,} connections, hold {HOLD:g} s; "
         f"machine: {machine()}")
     srv, hosts = build_network(k8s.sysctls(server_w), k8s.sysctls(job))
-    server = Proc(srv, s_args[0], s_args[1:])
+    # The Deployment's command, with the dashboard and its report beside the summary.
+    report = os.path.join(work, "report.html")
+    server = Proc(srv, s_args[0], s_args[1:] + ["--dashboard", f"{SERVER_IP}:0", "--report", report])
     if not server.out.wait_for("listening on", 20):
         raise LabError("the server did not start:\n" + server.dump())
+    def dashboard():
+        return next((l.split("dashboard at ", 1)[1] for l in list(server.stderr_lines)
+                     if "dashboard at " in l), None)
+    if wait_for(dashboard, 5, 0.1):
+        url = dashboard()
+        log(f"the server's dashboard: {url} (inside namespace {srv.name}: "
+            f"ip netns exec {srv.name} scripts/browse.py {url} shot.png)")
     targets = {"c10m-server": [(f"{SERVER_IP}:{k8s.flag(s_args, '--metrics').rsplit(':', 1)[1]}", {})],
                "c10m-client": [(f"{host_ip(i)}:{k8s.flag(c_args, '--metrics').rsplit(':', 1)[1]}",
                                 {"shard": str(i)}) for i in range(HOSTS)]}
@@ -226,6 +236,9 @@ def run(work):
     for c in clients:
         c.wait(HOLD + ramp_timeout + 60)
     server.stop(60)
+    if os.path.exists(report):
+        os.makedirs(OUT, exist_ok=True)
+        shutil.copyfile(report, os.path.join(OUT, "report.html"))
     summaries = [c.last("summary") or {} for c in clients]
     server_sum = server.last("summary") or {}
     starts = [s.get("ramp_started_unix_s") for s in summaries if s.get("ramp_started_unix_s")]

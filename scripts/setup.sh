@@ -3,8 +3,9 @@
 # is missing, and nothing when it is there. Debian's prometheus (make cluster scrapes with a
 # real Prometheus server), Debian's nftables (the conntrack lab), PyPI's kubernetes-validate and
 # PyYAML (the manifests in deploy/k8s are checked against the Kubernetes schemas offline) and
-# matplotlib (the bench's plot). What cannot be installed is said here,
-# and the tests that need it are skipped visibly.
+# matplotlib (the bench's plot), Debian's chromium and chromium-driver with PyPI's selenium (the
+# dashboard's tests open it in a real browser; scripts/browse.py). What cannot be installed is
+# said here, and the tests that need it are skipped visibly.
 set -uo pipefail
 
 say() { echo "setup: $*" >&2; }
@@ -23,6 +24,16 @@ apt_install() {
 
 command -v prometheus >/dev/null || apt_install prometheus
 command -v nft >/dev/null || apt_install nftables
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
+  || apt_install chromium chromium-driver
+
+if ! python3 -c 'import selenium' 2>/dev/null; then
+  if python3 -m pip install -q selenium >/dev/null 2>&1; then
+    say "installed selenium (PyPI): the dashboard's browser tests"
+  else
+    say "pip install selenium failed: the dashboard's browser tests will be skipped"
+  fi
+fi
 
 if ! python3 -c 'import matplotlib' 2>/dev/null; then
   if python3 -m pip install -q matplotlib >/dev/null 2>&1; then

@@ -37,6 +37,8 @@ Examples:
                                                      shard 3 of 8 (25,000 connections, its own sources), ramp in 10 s
   c10m-client -n 200000 --shard auto/8 --metrics 0.0.0.0:9101
                                                      as a pod of an Indexed Job (JOB_COMPLETION_INDEX), scraped by Prometheus
+  c10m-client -n 19000 --hold 60 --dashboard 127.0.0.1:8081 --report run.html
+                                                     watch it in a browser while it holds, keep it as one file
 
   c10m-client --list-engines                        the engines, and what each can do and needs
 

@@ -17,8 +17,8 @@ pub(crate) enum Error {
     Tun(io::Error),
     /// The plan does not fit the engine (the message says why and what to do).
     Plan(String),
-    /// `--metrics`: its address could not be listened on.
-    Metrics(c10m_report::metrics::BindError),
+    /// `--metrics`, `--dashboard` or `--report` cannot be served as given.
+    Page(c10m_report::metrics::BindError),
 }
 
 impl fmt::Display for Error {
@@ -39,7 +39,7 @@ impl fmt::Display for Error {
             ),
             Error::Tun(e) => write!(f, "--engine tun: {e}"),
             Error::Plan(msg) => f.write_str(msg),
-            Error::Metrics(e) => write!(f, "{e}"),
+            Error::Page(e) => write!(f, "{e}"),
         }
     }
 }

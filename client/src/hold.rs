@@ -303,7 +303,8 @@ pub(crate) fn run(
                             requested: plan.requested,
                         },
                     );
-                    let figures = Figures::of(&d.stats, plan, reading.rss_bytes, reading.tcp);
+                    let mut figures = Figures::of(&d.stats, plan, reading.rss_bytes, reading.tcp);
+                    figures.extra.rss_start = rss.start;
                     out.emit(&Line::Tick {
                         tick: &tick,
                         figures: &figures,

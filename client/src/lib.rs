@@ -47,7 +47,7 @@ use c10m_sys::{mem, signal};
 use crate::config::{Config, Handshake, Mode, Part, Run};
 use crate::engine::registry;
 use crate::error::Error;
-use crate::output::{Figures, Line, Output, PAGES};
+use crate::output::{pages, Figures, Line, Output, PROG};
 use crate::plan::Plan;
 use crate::stats::Stats;
 
@@ -62,6 +62,7 @@ pub fn run(config: Config) -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(Error::Page(e)) => c10m_cli::usage_error(&e),
         Err(e) => c10m_cli::fatal(&e),
     }
 }
@@ -92,7 +93,7 @@ fn flood(run: Run) -> Result<bool, Error> {
     }
     let zero = Figures::of(&Stats::default(), &plan, 0, SockStat::default());
     let start_output = || -> Result<Output, Error> {
-        Output::start(&opts.output, "c10m-client", PAGES, &zero).map_err(Error::Metrics)
+        Output::start(&opts.output, PROG, pages(&plan, &opts), &zero).map_err(Error::Page)
     };
     if opts.mode != Mode::Hold {
         let out = start_output()?;
@@ -109,11 +110,8 @@ fn flood(run: Run) -> Result<bool, Error> {
     let plan_line = |out: &Output| out.emit(&Line::Plan(&plan));
     let (mut summary, out) = if plan.processes > 1 {
         drop(probe);
-        processes::run(&opts, &plan, || {
-            let out = start_output()?;
-            plan_line(&out);
-            Ok(out)
-        })?
+        let output = Output::bind(&opts.output, pages(&plan, &opts)).map_err(Error::Page)?;
+        processes::run(&opts, &plan, (output, &zero), plan_line)?
     } else {
         let mut engine = registry::build(&opts, &plan, Part::WHOLE)?;
         let out = start_output()?;

@@ -24,7 +24,9 @@ use crate::config::{Options, Part};
 use crate::engine::registry;
 use crate::error::Error;
 use crate::hold::{self, Report};
-use crate::output::{Failure, Figures, Line, Output, Summary, SummaryInput, Tick, TickInput};
+use crate::output::{
+    Bound, Failure, Figures, Line, Output, Summary, SummaryInput, Tick, TickInput, PROG,
+};
 use crate::plan::Plan;
 use crate::start::WallAnchor;
 use crate::stats::{Gate, Published, Totals};
@@ -35,13 +37,15 @@ fn gate_opens(ramp_done: usize, died_before_ramp: usize, children: usize) -> boo
     ramp_done + died_before_ramp >= children
 }
 
-/// Runs `plan.processes` children and aggregates them into one summary, said through the output
-/// `start_output` makes. The children are forked before it runs, so the threads of the pages it
-/// serves live in this process alone.
+/// Runs `plan.processes` children and aggregates them into one summary, said through `output`,
+/// whose pages listen already and whose threads start once the children are forked (so they
+/// live in this process alone), showing `initial` until the first tick; `first` says the first
+/// lines.
 pub(crate) fn run(
     opts: &Options,
     plan: &Plan,
-    start_output: impl FnOnce() -> Result<Output, Error>,
+    (output, initial): (Bound, &Figures),
+    first: impl FnOnce(&Output),
 ) -> Result<(Summary, Output), Error> {
     let n = plan.processes as usize;
     let mut sup: Supervisor<Published, Gate> =
@@ -71,7 +75,8 @@ pub(crate) fn run(
         }
     };
     sup.spawn_all(&mut child).map_err(Error::Processes)?;
-    let out = start_output()?;
+    let out = output.start(PROG, initial).map_err(Error::Page)?;
+    first(&out);
     let summary = supervise(&mut sup, opts, plan, &out, (epoch, wall), &mut child)?;
     Ok((summary, out))
 }
@@ -155,7 +160,12 @@ where
                     requested: plan.requested,
                 },
             );
-            let figures = Figures::of(&t.stats, plan, t.rss.now, reading.tcp);
+            let mut figures = Figures::of(&t.stats, plan, t.rss.now, reading.tcp);
+            figures.extra.rss_start = t.rss.start;
+            let board = sup.board();
+            for (k, each) in figures.extra.each.0.iter_mut().enumerate().take(n) {
+                *each = board.load(k).stats.open;
+            }
             out.emit(&Line::Tick {
                 tick: &tick,
                 figures: &figures,

@@ -24,6 +24,8 @@ Examples:
                                                 the same check for enough workers, as one JSON object
   c10m-server --check --size-for 16,64G         what a 16-core, 64 GiB machine would hold, accept and
                                                 carry: an estimate from this project's measurements
+  c10m-server --dashboard 127.0.0.1:8080 --report run.html
+                                                watch it at http://127.0.0.1:8080/, keep it as one file
 
 The live line goes to stderr once per --stats-interval; SIGINT or SIGTERM prints the summary.
 --check opens no socket: it prints every limit for -n N and exits 0 when none binds, 1 when one

@@ -28,7 +28,7 @@ pub(crate) enum Error {
     /// The workers did not all open their listener in time.
     WorkersSlow,
     /// `--metrics`: its address could not be listened on.
-    Metrics(c10m_report::metrics::BindError),
+    Page(c10m_report::metrics::BindError),
     /// A worker died more often than it is restarted.
     WorkerGaveUp {
         index: usize,
@@ -55,7 +55,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot listen on {addr}: {e}{sep}{hint}")
             }
             Error::LocalAddr(e) => write!(f, "getsockname: {e}"),
-            Error::Metrics(e) => write!(f, "{e}"),
+            Error::Page(e) => write!(f, "{e}"),
             Error::Poll(e) => write!(f, "epoll: {e}"),
             Error::Workers(e) => write!(
                 f,

@@ -28,7 +28,7 @@ use c10m_sys::signal;
 
 use crate::cli::Config;
 use crate::error::Error;
-use crate::output::{Figures, Line, Output, Summary, PAGES};
+use crate::output::{pages, Figures, Line, Output, Summary, PROG};
 use crate::serve::{LoopConfig, Sink};
 
 /// Runs the server (or `--check`) and says how it went: 0 after SIGINT/SIGTERM, 1 on a failure.
@@ -41,6 +41,7 @@ pub fn run(config: Config) -> ExitCode {
             out.emit(&Line::Summary(&summary));
             ExitCode::SUCCESS
         }
+        Err(Error::Page(e)) => c10m_cli::usage_error(&e),
         Err(e) => c10m_cli::fatal(&e),
     }
 }
@@ -51,18 +52,17 @@ fn serve_all(config: Config) -> Result<(Summary, Output), Error> {
     let grant = rlimit::raise_nofile(config.nofile).map_err(Error::Nofile)?;
     // The same facts --check reads: somaxconn decides the default backlog.
     let somaxconn = Facts::read().map_err(Error::Nofile)?.somaxconn;
-    let start_output = || {
-        Output::start(&config.output, "c10m-server", PAGES, &Figures::default())
-            .map_err(Error::Metrics)
-    };
     if config.workers.is_multi() {
-        return workers::run(&config, grant, somaxconn, start_output);
+        let n = workers::count(config.workers, config.max_conns, grant.soft);
+        let output = Output::bind(&config.output, pages(&config, n as u64)).map_err(Error::Page)?;
+        return workers::run(&config, grant, somaxconn, n, output);
     }
     if let Some(advice) = grant.advice("--workers N") {
         log::warn!("{advice}");
     }
     let listener = listen::open(config.listen, config.backlog, somaxconn, false, true)?;
-    let out = start_output()?;
+    let out = Output::start(&config.output, PROG, pages(&config, 1), &Figures::default())
+        .map_err(Error::Page)?;
     let lc = LoopConfig {
         fd_soft: grant.soft,
         fd_hard: grant.hard,

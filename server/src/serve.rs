@@ -270,6 +270,7 @@ impl Server<'_> {
                 stats: self.stats,
                 tick: tick.clone(),
                 tcp: reading.tcp,
+                ..Figures::default()
             };
             out.emit(&Line::Tick {
                 tick: &tick,

@@ -35,8 +35,8 @@ use crate::cli::{Config, Workers};
 use crate::error::Error;
 use crate::listen::{self, Listener};
 use crate::output::{
-    listening, worker_exit_warning, Figures, Line, Milestone, Output, StartWorkers, Summary,
-    SummaryInput, Tick, WorkerExit,
+    listening, worker_exit_warning, Bound, Figures, Line, Milestone, Output, StartWorkers, Summary,
+    SummaryInput, Tick, WorkerExit, PROG,
 };
 use crate::serve::{self, LoopConfig, Sink};
 use crate::stats::{Control, Milestones, Published, Stats, Totals};
@@ -63,16 +63,16 @@ pub(crate) fn count(workers: Workers, max_conns: Option<u64>, fd_soft: u64) -> u
     }
 }
 
-/// Serves `config` with its workers, said through the output `start_output` makes once they are
-/// forked (so the threads of the pages it serves live in this process alone). The summary, or
-/// an error after the summary was said.
+/// Serves `config` with `n` workers, said through `output`, whose pages listen already and whose
+/// threads start once the workers are forked (so they live in this process alone). The summary,
+/// or an error after the summary was said.
 pub(crate) fn run(
     config: &Config,
     grant: NofileGrant,
     somaxconn: Option<u64>,
-    start_output: impl FnOnce() -> Result<Output, Error>,
+    n: usize,
+    output: Bound,
 ) -> Result<(Summary, Output), Error> {
-    let n = count(config.workers, config.max_conns, grant.soft);
     // The parent's listener: shared by all workers, or (reuseport) only a way to learn the port,
     // closed once every worker has its own.
     let first = listen::open(
@@ -136,7 +136,9 @@ pub(crate) fn run(
         Supervisor::new(n, config.session, policy).map_err(Error::Workers)?;
     sup.spawn_all(&mut worker).map_err(Error::Workers)?;
     wait_ready(&mut sup, &mut worker)?;
-    let out = start_output()?;
+    let out = output
+        .start(PROG, &Figures::default())
+        .map_err(Error::Page)?;
     if config.reuseport {
         shared.borrow_mut().take();
     }
@@ -263,11 +265,16 @@ impl Parent {
                 worker_min: Some(t.min_conns),
                 worker_max: Some(t.max_conns),
             };
-            let figures = Figures {
+            let mut figures = Figures {
                 stats: t.stats,
                 tick: tick.clone(),
                 tcp,
+                ..Figures::default()
             };
+            let board = sup.board();
+            for (i, each) in figures.each.0.iter_mut().enumerate().take(sup.len()) {
+                *each = board.load(i).stats.conns;
+            }
             self.out.emit(&Line::Tick {
                 tick: &tick,
                 figures: &figures,

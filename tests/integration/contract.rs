@@ -265,6 +265,133 @@ fn every_json_line_matches_the_readme_field_for_field() {
     assert_eq!(summary.accepted, 1000 + cs.opened);
 }
 
+/// The README's rows for the dashboard's JSON: `| `/api/state` | what | fields |`.
+fn dashboard_rows() -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(util::repo().join("README.md")).expect("read README.md");
+    text.lines()
+        .filter(|l| l.starts_with("| `/api/"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let path = cells[1].trim_matches('`');
+            (
+                path.split('?').next().unwrap_or(path).to_string(),
+                names(cells[3]),
+            )
+        })
+        .collect()
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Each record the page keeps parses into the binary's own record, as its `--json` line does.
+fn records_parse(records: &Value, server: bool) -> usize {
+    use c10m_client::output as co;
+    use c10m_server::output as so;
+    let records = records.as_array().expect("records is an array");
+    for r in records {
+        let one = std::slice::from_ref(r);
+        let parsed = match (server, r["type"].as_str().unwrap_or("")) {
+            (true, "start") if r.get("workers").is_some() => {
+                typed::<so::StartWorkers>(one, "start").len()
+            }
+            (true, "start") => typed::<so::Start>(one, "start").len(),
+            (true, "worker_exit") => typed::<so::WorkerExit>(one, "worker_exit").len(),
+            (true, "summary") => typed::<so::Summary>(one, "summary").len(),
+            (false, "plan") => typed::<co::PlanLine>(one, "plan").len(),
+            (false, "start") => typed::<co::RequestsStart>(one, "start").len(),
+            (false, "failure") => typed::<co::Failure>(one, "failure").len(),
+            (false, "summary") if r.get("mode").is_some() => {
+                typed::<co::RequestsSummary>(one, "summary").len()
+            }
+            (false, "summary") => typed::<co::Summary>(one, "summary").len(),
+            (_, other) => panic!("the page keeps a `{other}` record: {r}"),
+        };
+        assert_eq!(parsed, 1);
+    }
+    records.len()
+}
+
+#[test]
+fn the_json_the_dashboard_reads_parses_back_into_the_records() {
+    use crate::dashboard::{get, report_data};
+    use c10m_report::dashboard::Panels;
+    let _g = util::shared();
+    let documented = dashboard_rows();
+    let dir = std::env::temp_dir().join(format!("c10m-contract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (srv_report, cli_report) = (dir.join("server.html"), dir.join("client.html"));
+    let server = ServerGuard::start(&[
+        "--workers",
+        "2",
+        "--dashboard",
+        "127.0.0.1:0",
+        "--report",
+        srv_report.to_str().unwrap(),
+    ]);
+    let page: std::net::SocketAddr = server
+        .stderr_text()
+        .lines()
+        .find_map(|l| l.split_once("dashboard at http://"))
+        .and_then(|(_, a)| a.trim().trim_end_matches('/').parse().ok())
+        .expect("the server names its dashboard");
+    let target = server.addr_string();
+    let hold = client_run(&[
+        "--target",
+        &target,
+        "--json",
+        "-n",
+        "600",
+        "--processes",
+        "2",
+        "--hold",
+        "1",
+        "--report",
+        cli_report.to_str().unwrap(),
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let (_, body) = get(page, "/api/state");
+            serde_json::from_str::<Value>(&body).is_ok_and(|s| s["rows"].as_u64() > Some(2))
+        }),
+        "the server's page has no rows"
+    );
+    let (status, body) = get(page, "/api/state");
+    assert_eq!(status, 200);
+    let state: Value = serde_json::from_str(&body).expect("/api/state is JSON");
+    assert_eq!(keys(&state), documented["/api/state"], "{state}");
+    let _: Panels = serde_json::from_value(state["panels"].clone()).expect("panels parse");
+    let (_, body) = get(page, "/api/series?gen=-1&from=0");
+    let series: Value = serde_json::from_str(&body).expect("/api/series is JSON");
+    assert_eq!(keys(&series), documented["/api/series"], "{series}");
+    let width = state["series"].as_array().unwrap().len() + 1;
+    let rows = series["rows"].as_array().unwrap();
+    assert!(rows.len() >= 2);
+    assert!(rows.iter().all(|r| r.as_array().unwrap().len() == width));
+    records_parse(&state["records"], true);
+    let srv = finish(server);
+    // Each report holds the state and the rows as the page read them, the summary included,
+    // the very one --json printed.
+    for (path, lines, server) in [(&srv_report, &srv, true), (&cli_report, &hold, false)] {
+        let data = report_data(path);
+        assert_eq!(keys(&data["state"]), documented["/api/state"]);
+        assert_eq!(data["state"]["ended"], true);
+        assert!(records_parse(&data["state"]["records"], server) >= 2);
+        let _: Panels = serde_json::from_value(data["state"]["panels"].clone()).unwrap();
+        let summary = util::of_type(data["state"]["records"].as_array().unwrap(), "summary");
+        assert_eq!(
+            summary,
+            util::of_type(lines, "summary"),
+            "{}",
+            path.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_contract_parser_reads_tables_and_prose() {
     let readme = "## Output contract (for scripts)\n\n**Server stdout.** x\n\n| type | when | fields |\n|---|---|---|\n| `tick` | each | `a`, `b` (`x`, `y`), `c` |\n\n**Client stdout with `--mode churn --json`.** A `start` line (`m`,\n`n`), then:\n\n## Next\n| `z` | no | `q` |\n";

@@ -11,6 +11,7 @@
 //! - `engines`: every engine `--list-engines` names, over the same small plan.
 //! - `contract`: the README's output contract, field for field, on both binaries.
 //! - `check`: `--check`, the limits table for -n N, on both binaries.
+//! - `dashboard`: `--dashboard` and `--report` in a real browser, the pages' bounds, their mistakes.
 //! - `cluster`: `make cluster` at a small size: deploy/k8s's commands summed by a real Prometheus.
 //! - `lab`: the lab's experiments (scripts/lab), each in its own network namespaces.
 
@@ -20,6 +21,7 @@ mod check;
 mod client;
 mod cluster;
 mod contract;
+mod dashboard;
 mod engines;
 mod lab;
 mod scale;

@@ -181,7 +181,8 @@ fn shard_and_metrics_mistakes_are_named() {
     );
     assert_eq!(run.code(), Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("milliseconds"), "{}", run.stderr);
-    // A metrics port that is taken: exit 1, and the message says what to do.
+    // A metrics port that is taken: bad usage (exit 2) before anything runs, and the message
+    // says what to do.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let run = util::run(
@@ -189,6 +190,6 @@ fn shard_and_metrics_mistakes_are_named() {
         &["--listen", "127.0.0.1:0", "--metrics", &addr],
         Duration::from_secs(10),
     );
-    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    assert_eq!(run.code(), Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("--metrics"), "{}", run.stderr);
 }

@@ -6,6 +6,7 @@
 //! shards is the whole plan.
 
 use c10m_kernel::sockstat::SockStat;
+use c10m_report::dashboard::Each;
 use c10m_report::metrics::Snapshot;
 use c10m_sys::mem;
 
@@ -33,6 +34,8 @@ impl Figures {
                 shard: plan.shard,
                 processes: plan.processes,
                 fd_per_conn: plan.engine.caps.kernel_socket,
+                each: Each::default(),
+                rss_start: 0,
             },
         }
     }
@@ -49,6 +52,10 @@ pub(crate) struct Extra {
     /// Descriptors the connections take: one each for an engine with a kernel socket per
     /// connection, none for one that speaks TCP itself.
     pub fd_per_conn: bool,
+    /// With `--processes`: each child's open connections (the dashboard's spread).
+    pub each: Each,
+    /// Resident memory before the first connection, all processes (0: not known yet).
+    pub rss_start: u64,
 }
 
 /// The Prometheus page of `f`.

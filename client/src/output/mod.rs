@@ -2,6 +2,7 @@
 //! [`Line`] of the shared output pipeline ([`c10m_report::output`]): its JSON `type`, its text
 //! ([`text`]) and the figures its live formats keep ([`metrics`]).
 
+mod dashboard;
 pub(crate) mod metrics;
 pub mod records;
 mod text;
@@ -15,15 +16,24 @@ pub use records::{
 };
 pub(crate) use records::{SummaryInput, TickInput};
 
+use crate::config::Options;
 use crate::plan::Plan;
 
 /// The client's output: every format its flags ask for.
 pub(crate) type Output = pipeline::Output<Figures>;
+/// The same, its pages listening, not yet started.
+pub(crate) type Bound = pipeline::Bound<Figures>;
 
-/// How the client's figures read in the live formats.
-pub(crate) const PAGES: Pages<Figures> = Pages {
-    prometheus: metrics::page,
-};
+/// The name the notices give.
+pub(crate) const PROG: &str = "c10m-client";
+
+/// How the client's figures read in the live formats, for `plan` run with `opts`.
+pub(crate) fn pages(plan: &Plan, opts: &Options) -> Pages<Figures> {
+    Pages {
+        prometheus: metrics::page,
+        watch: Box::new(dashboard::ClientWatch::new(plan, opts)),
+    }
+}
 
 /// One line of the client's output.
 #[derive(Clone, Copy)]

@@ -220,6 +220,13 @@ pub fn fatal(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// A flag that cannot be served as given (an address in use or of another machine), found
+/// before the run began: said on stderr, exit status 2, as bad usage.
+pub fn usage_error(e: &dyn std::fmt::Display) -> ExitCode {
+    log::error!("{e}");
+    ExitCode::from(2)
+}
+
 /// Sets up `log` for binary `prog`: warnings and errors by default, more with `RUST_LOG`
 /// (`RUST_LOG=debug`, or `RUST_LOG=c10m_client::hold=trace` for one module). Warnings and errors
 /// read `PROG: warning: ...` and `PROG: error: ...`; other levels name their module.

@@ -114,6 +114,11 @@ pub fn parse_slabinfo(text: &str) -> Vec<SlabCache> {
         .collect()
 }
 
+/// `/proc/slabinfo`, parsed: usually needs root (the file is mode 0400).
+pub fn read_slabinfo() -> io::Result<Vec<SlabCache>> {
+    Ok(parse_slabinfo(&fs::read_to_string("/proc/slabinfo")?))
+}
+
 /// Cache name -> bytes it holds ([`SlabCache::bytes`], whole slabs) of a `/proc/slabinfo` text,
 /// the file that is mode 0400: root only.
 pub fn slab_bytes_by_cache(text: &str, page_size: u64) -> BTreeMap<String, u64> {

@@ -34,9 +34,41 @@ pub fn parse_netstat(text: &str) -> BTreeMap<String, u64> {
     out
 }
 
+/// Counters `names` of section `prefix` (`TcpExt`) of `text`, in the order asked, without
+/// allocating: for a thread that reads them every second (0 for a name not found).
+pub fn pick<const N: usize>(text: &str, prefix: &str, names: [&str; N]) -> [u64; N] {
+    let mut out = [0; N];
+    let mut lines = text.lines();
+    while let Some(header) = lines.next() {
+        let Some(values) = lines.next() else { break };
+        let (Some((p, keys)), Some((vp, vals))) = (header.split_once(':'), values.split_once(':'))
+        else {
+            continue;
+        };
+        if p != prefix || vp != prefix {
+            continue;
+        }
+        for (key, v) in keys.split_whitespace().zip(vals.split_whitespace()) {
+            if let Some(i) = names.iter().position(|n| *n == key) {
+                out[i] = v.parse().unwrap_or(0);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn picks_without_a_map() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 12 13\n";
+        assert_eq!(
+            pick(text, "TcpExt", ["ListenDrops", "ListenOverflows", "Nope"]),
+            [13, 12, 0]
+        );
+    }
 
     #[test]
     fn netstat_pairs() {

@@ -36,11 +36,13 @@
 //! - [`shared`]: the rows both roles have (fds, files, epoll watches, memory, conntrack).
 //! - [`server`], [`client`]: each role's rules; [`tun`]: the client's with `--engine tun`.
 //! - [`render`]: the table and the JSON object.
+//! - [`live`]: the same rows as live gauges of what a run uses, for the dashboard.
 //! - [`rlimit`]: RLIMIT_NOFILE raised as far as the kernel allows, with the knob that binds.
 
 mod client;
 mod costs;
 mod facts;
+pub mod live;
 mod render;
 pub mod rlimit;
 mod row;

@@ -2,6 +2,8 @@
 //!
 //! - [`output`]: the output pipeline: records in, one module per format out.
 //! - [`metrics`]: `--metrics`: the Prometheus text format, served from a thread of its own.
+//! - [`dashboard`]: `--dashboard` and `--report`: the run as a web page, live and as one file.
+//! - [`http`]: the small, bounded HTTP server both pages are served by.
 //! - [`histogram`]: a fixed, mergeable latency histogram.
 //! - [`counts`]: failures counted by kind in a fixed array.
 //! - [`rss`]: user-space bytes per connection from RSS growth.
@@ -9,8 +11,10 @@
 //! - [`fmt`]: human numbers (19.9k, 1.05M, KiB/MiB).
 
 pub mod counts;
+pub mod dashboard;
 pub mod fmt;
 pub mod histogram;
+pub mod http;
 pub mod metrics;
 pub mod output;
 pub mod rss;

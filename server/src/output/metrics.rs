@@ -4,19 +4,22 @@
 //! is what the server holds now, summed over its workers.
 
 use c10m_kernel::sockstat::SockStat;
+use c10m_report::dashboard::Each;
 use c10m_report::metrics::Snapshot;
 use c10m_sys::mem;
 
 use super::records::Tick;
 use crate::stats::Stats;
 
-/// What a tick hands the metrics thread: `stats` added up over every worker, the line printed
-/// with it, and the namespace's sockstat.
+/// What a tick hands the live formats: `stats` added up over every worker, the line printed
+/// with it, the namespace's sockstat, and each worker's connections (the first
+/// `SPREAD_MAX` workers; zeros with one process).
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
     pub(crate) stats: Stats,
     pub(crate) tick: Tick,
     pub(crate) tcp: SockStat,
+    pub(crate) each: Each,
 }
 
 /// The page for the latest tick's figures.

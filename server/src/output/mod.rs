@@ -5,11 +5,14 @@
 //! Every format's first stdout line is `listening on IP:PORT` ([`listening`]): scripts wait for
 //! it to learn the port, before any record.
 
+mod dashboard;
 pub(crate) mod metrics;
 pub mod records;
 mod text;
 
 use std::net::SocketAddr;
+
+use crate::cli::Config;
 
 use c10m_report::output::record::typed;
 use c10m_report::output::{self as pipeline, stdout_line, Pages, Text};
@@ -20,11 +23,19 @@ pub use records::{Milestone, Start, StartWorkers, Summary, Tick, WorkerExit};
 
 /// The server's output: every format its flags ask for.
 pub(crate) type Output = pipeline::Output<Figures>;
+/// The same, its pages listening, not yet started.
+pub(crate) type Bound = pipeline::Bound<Figures>;
 
-/// How the server's figures read in the live formats.
-pub(crate) const PAGES: Pages<Figures> = Pages {
-    prometheus: metrics::page,
-};
+/// The name the notices give.
+pub(crate) const PROG: &str = "c10m-server";
+
+/// How the server's figures read in the live formats, for `config` served by `workers`.
+pub(crate) fn pages(config: &Config, workers: u64) -> Pages<Figures> {
+    Pages {
+        prometheus: metrics::page,
+        watch: Box::new(dashboard::ServerWatch::new(config, workers)),
+    }
+}
 
 /// The first stdout line in every format.
 pub(crate) fn listening(listen: SocketAddr) {

@@ -3,7 +3,7 @@
 //! # Never in the event loop's way
 //! The loop does what it always does once per tick: it adds up its counters. With `--metrics`
 //! it also copies them (plain `Copy` records, no allocation) into a [`Latest`] slot, under a
-//! mutex held for that copy. Everything else happens on the HTTP thread (`tiny_http`) when a
+//! mutex held for that copy. Everything else happens on the HTTP thread ([`crate::http`]) when a
 //! scrape comes: it copies the record out, builds a [`Snapshot`] and renders the text. So a
 //! scrape, however slow its client, never touches the connections; the loop makes no system
 //! call and no allocation for it; and the rendering's memory lives in that thread's own malloc
@@ -19,13 +19,23 @@ pub mod exposition;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 pub use exposition::{Snapshot, CONTENT_TYPE};
 
-/// The loop's latest figures, copied in by the loop and out by the HTTP thread.
+use crate::http::{self, Answer, Handler};
+
+/// The loop's latest figures, copied in by the loop and out by a page's thread, with when they
+/// came and how many came before.
 #[derive(Debug)]
-pub struct Latest<T>(Arc<Mutex<Option<T>>>);
+pub struct Latest<T>(Arc<Mutex<Slot<T>>>);
+
+#[derive(Debug)]
+struct Slot<T> {
+    value: Option<T>,
+    at: Instant,
+    seq: u64,
+}
 
 impl<T> Clone for Latest<T> {
     fn clone(&self) -> Self {
@@ -41,92 +51,156 @@ impl<T: Clone> Default for Latest<T> {
 
 impl<T: Clone> Latest<T> {
     pub fn new() -> Latest<T> {
-        Latest(Arc::new(Mutex::new(None)))
+        Latest(Arc::new(Mutex::new(Slot {
+            value: None,
+            at: Instant::now(),
+            seq: 0,
+        })))
     }
 
+    /// Copies `v` in (no allocation once the slot holds a value of the same shape).
     pub fn set(&self, v: &T) {
         if let Ok(mut slot) = self.0.lock() {
-            match slot.as_mut() {
+            match slot.value.as_mut() {
                 Some(old) => old.clone_from(v),
-                None => *slot = Some(v.clone()),
+                None => slot.value = Some(v.clone()),
             }
+            slot.at = Instant::now();
+            slot.seq += 1;
         }
     }
 
     pub fn get(&self) -> Option<T> {
-        self.0.lock().ok().and_then(|s| s.clone())
+        self.0.lock().ok().and_then(|s| s.value.clone())
+    }
+
+    /// The figures, when they came and their number, if newer than number `seen`.
+    pub fn newer_than(&self, seen: u64) -> Option<(T, Instant, u64)> {
+        let slot = self.0.lock().ok()?;
+        if slot.seq <= seen {
+            return None;
+        }
+        Some((slot.value.clone()?, slot.at, slot.seq))
     }
 }
 
-/// Why `--metrics` could not start.
+/// Why a page could not start: its address, or the report's file.
 #[derive(Debug)]
 pub struct BindError {
-    pub addr: SocketAddr,
+    /// The flag: `--metrics`, `--dashboard`, `--report`.
+    pub flag: &'static str,
+    /// What the flag was given.
+    pub what: String,
     pub reason: String,
+}
+
+impl BindError {
+    pub fn new(flag: &'static str, addr: SocketAddr, e: &std::io::Error) -> BindError {
+        let reason = match e.kind() {
+            std::io::ErrorKind::AddrInUse => "the port is in use".to_string(),
+            std::io::ErrorKind::AddrNotAvailable => {
+                "the address is not one of this machine's".to_string()
+            }
+            _ => e.to_string(),
+        };
+        BindError {
+            flag,
+            what: addr.to_string(),
+            reason,
+        }
+    }
+
+    pub fn report(path: &std::path::Path, reason: &str) -> BindError {
+        BindError {
+            flag: "--report",
+            what: path.display().to_string(),
+            reason: reason.into(),
+        }
+    }
 }
 
 impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.flag == "--report" {
+            return write!(
+                f,
+                "--report {}: cannot write it: {}; name a file in a folder that exists",
+                self.what, self.reason
+            );
+        }
         write!(
             f,
-            "--metrics {}: cannot listen: {}; pick a free IP:PORT of this machine (or port 0)",
-            self.addr, self.reason
+            "{} {}: cannot listen: {}; pick a free IP:PORT of this machine (127.0.0.1:0 picks a free port)",
+            self.flag, self.what, self.reason
         )
     }
 }
 
 impl std::error::Error for BindError {}
 
-/// The HTTP side: answers `GET /metrics` with the latest figures rendered, anything else with
-/// 404.
+/// `GET /metrics`: the latest figures rendered; anything else 404.
+struct Scrape<T> {
+    latest: Latest<T>,
+    render: fn(&T) -> Snapshot,
+}
+
+impl<T: Clone + Send + 'static> Handler for Scrape<T> {
+    fn answer(&mut self, path: &str, buf: &mut Vec<u8>) -> Answer {
+        if path == "/metrics" || path.starts_with("/metrics?") {
+            let text = self
+                .latest
+                .get()
+                .map_or_else(Snapshot::default, |v| (self.render)(&v))
+                .render();
+            buf.extend_from_slice(text.as_bytes());
+            return Answer::buffered(CONTENT_TYPE);
+        }
+        buf.extend_from_slice(b"c10m: metrics are at /metrics\n");
+        Answer {
+            status: 404,
+            ..Answer::buffered("text/plain; charset=utf-8")
+        }
+    }
+}
+
+/// The HTTP side: answers `GET /metrics` with the latest figures rendered.
 pub struct MetricsServer {
-    server: Arc<tiny_http::Server>,
-    thread: Option<JoinHandle<()>>,
+    _server: http::Server,
     pub addr: SocketAddr,
 }
 
 impl MetricsServer {
-    /// Listens on `addr` and starts the thread, which renders `latest` with `render` on each
-    /// scrape (an empty page while it holds nothing).
+    /// Serves `latest` rendered with `render` on `bound` (an empty page while it holds nothing)
+    /// to at most `clients` clients at once.
     pub fn start<T: Clone + Send + 'static>(
-        addr: SocketAddr,
+        bound: http::Bound,
+        clients: usize,
         latest: &Latest<T>,
         render: fn(&T) -> Snapshot,
     ) -> Result<MetricsServer, BindError> {
-        let server = tiny_http::Server::http(addr).map_err(|e| BindError {
-            addr,
-            reason: e.to_string(),
-        })?;
-        let bound = server.server_addr().to_ip().unwrap_or(addr);
-        let server = Arc::new(server);
-        let (s, l) = (Arc::clone(&server), latest.clone());
-        let thread = std::thread::Builder::new()
-            .name("metrics".into())
-            .spawn(move || serve(&s, &l, render))
-            .map_err(|e| BindError {
-                addr,
-                reason: e.to_string(),
-            })?;
-        warm_up(bound);
+        let addr = bound.addr;
+        let scrape = Scrape {
+            latest: latest.clone(),
+            render,
+        };
+        let server = http::serve(Some(bound), "metrics", clients, scrape)
+            .map_err(|e| BindError::new("--metrics", addr, &e))?;
         Ok(MetricsServer {
-            server,
-            thread: Some(thread),
-            addr: bound,
+            _server: server,
+            addr,
         })
     }
 }
 
-/// Scrapes of our own before the caller goes on, rounds of one per thread of tiny_http's pool
-/// at once, each rendering a whole page: the HTTP threads touch their stacks and make their first
-/// allocations (each thread's malloc arena, grown to a page's size) now, before the binaries take the memory baseline that user bytes per connection are
-/// measured from, rather than at the first real scrapes.
-fn warm_up(addr: SocketAddr) {
+/// Requests of our own, each answered in full, made when the first figures come (before the
+/// loop starts): the server's thread touches its stack and makes its first allocations (its
+/// malloc arena, grown to a page's size) now, before the binaries take the memory baseline that
+/// user bytes per connection are measured from, rather than at the first real requests.
+pub(crate) fn warm_up(addr: SocketAddr, path: &str) {
     use std::io::{Read, Write};
-    use std::time::Duration;
-    const POOL_THREADS: usize = 4;
-    // Measured: a server's resident memory grows for its first ~50 scrapes (each thread's
-    // arena settling), then not at all.
-    const WARM_ROUNDS: usize = 24;
+    // Measured: a server's resident memory grows for its first ~50 scrapes (its arena
+    // settling), then not at all.
+    const WARM_ROUNDS: usize = 48;
     let mut to = addr;
     if to.ip().is_unspecified() {
         to.set_ip(match to {
@@ -134,49 +208,13 @@ fn warm_up(addr: SocketAddr) {
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
+    let request = format!("GET {path} HTTP/1.0\r\n\r\n");
     for _ in 0..WARM_ROUNDS {
-        let mut open: Vec<std::net::TcpStream> = (0..POOL_THREADS)
-            .filter_map(|_| std::net::TcpStream::connect_timeout(&to, Duration::from_secs(1)).ok())
-            .collect();
-        if open.is_empty() {
+        let Ok(mut s) = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(1)) else {
             return;
-        }
-        for s in &mut open {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-            let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
-        }
-        for s in &mut open {
-            let _ = s.read_to_end(&mut Vec::new());
-        }
-    }
-}
-
-fn serve<T: Clone>(server: &tiny_http::Server, latest: &Latest<T>, render: fn(&T) -> Snapshot) {
-    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], CONTENT_TYPE.as_bytes())
-        .expect("a valid header");
-    for rq in server.incoming_requests() {
-        let found = rq.url() == "/metrics" || rq.url().starts_with("/metrics?");
-        // A client that hangs up mid-answer is its own business.
-        let _ = if found && *rq.method() == tiny_http::Method::Get {
-            let text = latest
-                .get()
-                .map_or_else(Snapshot::default, |v| render(&v))
-                .render();
-            rq.respond(tiny_http::Response::from_string(text).with_header(header.clone()))
-        } else {
-            rq.respond(
-                tiny_http::Response::from_string("c10m: metrics are at /metrics\n")
-                    .with_status_code(404),
-            )
         };
-    }
-}
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let _ = s.write_all(request.as_bytes());
+        let _ = s.read_to_end(&mut Vec::new());
     }
 }

@@ -8,12 +8,20 @@
 //!
 //! - [`text`]: lines for people, on stdout (first lines, summaries) or stderr (live lines);
 //! - [`json`]: `--json`, one object per line with its `type` (the README's output contract);
-//! - [`prometheus`]: `--metrics IP:PORT`, the latest figures as a page, on a thread of its own.
+//! - [`prometheus`]: `--metrics IP:PORT`, the latest figures as a page, on a thread of its own;
+//! - [`dashboard`]: `--dashboard IP:PORT` and `--report FILE.html`, the run as a web page.
 //!
-//! A new format is one module here, one variant in [`Output::start`] and one flag in
+//! A new format is one module here, one variant in [`Bound::start`] and one flag in
 //! [`OutputArgs`]; neither binary changes. Output goes out a line at a time and is flushed at
 //! once, so a script reading a pipe sees each tick when it happens.
+//!
+//! # Bound first, started after
+//! The pages listen in [`Output::bind`], which a binary calls before it forks or connects, so a
+//! port in use or an address of another machine is an error (exit 2) before any connection
+//! opens; their threads start in [`Bound::start`], after any fork, so they live in the
+//! supervising process alone.
 
+pub mod dashboard;
 pub mod json;
 pub mod prometheus;
 pub mod record;
@@ -21,14 +29,17 @@ pub mod text;
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::dashboard::BoxedWatch;
+use crate::http;
 use crate::metrics::{BindError, Snapshot};
 
 pub use record::{map_secs3, opt_secs3, secs3};
 
 /// The output flags, the same on both binaries.
-#[derive(clap::Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct OutputArgs {
     /// JSON lines on stdout, one object per line with a `type` (the README's output contract);
     /// the summary is the last line.
@@ -43,6 +54,45 @@ pub struct OutputArgs {
     /// a free one, which stderr names).
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<SocketAddr>,
+
+    /// Serve a live dashboard at http://IP:PORT/ from a thread of its own: connections over
+    /// time, every limit --check computes as a live gauge, memory per connection, failures, the
+    /// summary (port 0 picks a free one; the URL is printed on stderr with the first lines).
+    #[arg(long, value_name = "IP:PORT")]
+    pub dashboard: Option<SocketAddr>,
+
+    /// When the run ends, write it as one self-contained HTML file (the dashboard with the whole
+    /// run's time series and summary inline; it opens without a network).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+
+    /// The most clients --metrics and --dashboard each serve at once: a newcomer past that takes
+    /// the place of the one idle longest, or gets a 503 when all are busy answering (each takes
+    /// 72 KiB of the dashboard's memory, written at start).
+    #[arg(long, value_name = "N", default_value_t = http::DEFAULT_CLIENTS,
+          value_parser = clients)]
+    pub http_clients: usize,
+}
+
+/// `--http-clients`: 1 to 4096.
+fn clients(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err(format!("{s} is not a number of clients from 1 to 4096")),
+    }
+}
+
+impl Default for OutputArgs {
+    fn default() -> OutputArgs {
+        OutputArgs {
+            json: false,
+            quiet: false,
+            metrics: None,
+            dashboard: None,
+            report: None,
+            http_clients: http::DEFAULT_CLIENTS,
+        }
+    }
 }
 
 /// Where a line of text goes.
@@ -106,6 +156,8 @@ pub trait Format<F: Clone + Send + 'static>: Send + Sync {
 pub struct Pages<F> {
     /// The Prometheus page of a run's figures.
     pub prometheus: fn(&F) -> Snapshot,
+    /// What the dashboard and the report show.
+    pub watch: BoxedWatch<F>,
 }
 
 /// Every format the flags asked for, fed the same lines. Cloning is cheap: the loops and the
@@ -122,31 +174,82 @@ impl<F: Clone + Send + 'static> Clone for Output<F> {
     }
 }
 
-impl<F: Clone + Send + 'static> Output<F> {
-    /// The formats `args` ask for. Servers of the live formats start here, listening at once, so
-    /// a bad address is an error before any connection opens; until the first line with figures
-    /// they show `initial`. `prog` names the binary in the notice that says where each one is.
-    pub fn start(
-        args: &OutputArgs,
-        prog: &str,
-        pages: Pages<F>,
-        initial: &F,
-    ) -> Result<Output<F>, BindError> {
-        let mut formats: Vec<Box<dyn Format<F>>> = Vec::new();
-        let quiet = args.quiet;
-        if args.json {
-            formats.push(Box::new(json::JsonLines { quiet }));
-        } else {
-            formats.push(Box::new(text::Plain { quiet }));
-        }
-        if let Some(addr) = args.metrics {
-            let m = prometheus::Prometheus::start(addr, pages.prometheus, initial)?;
+/// The formats `args` ask for, with their pages listening but not yet served.
+pub struct Bound<F> {
+    args: OutputArgs,
+    prometheus: fn(&F) -> Snapshot,
+    metrics: Option<http::Bound>,
+    dashboard: Option<crate::dashboard::Bound<F>>,
+}
+
+impl<F: Clone + Send + 'static> Bound<F> {
+    /// Starts the pages' threads, which show `initial` until the first tick and have rendered
+    /// it (their memory taken before the run's) when this returns; `prog` names the binary in
+    /// the notices that say where each page is.
+    pub fn start(self, prog: &'static str, initial: &F) -> Result<Output<F>, BindError> {
+        let mut formats: Vec<Box<dyn Format<F>>> = vec![Output::<F>::plain_format(&self.args)];
+        if let Some(bound) = self.metrics {
+            let clients = self.args.http_clients;
+            let m = prometheus::Prometheus::start(bound, clients, self.prometheus, initial)?;
             notice(prog, &format!("metrics at http://{}/metrics", m.addr()));
             formats.push(Box::new(m));
+        }
+        if let Some(bound) = self.dashboard {
+            let d = bound.start(prog, initial)?;
+            if let Some(a) = d.addr {
+                notice(prog, &format!("dashboard at http://{a}/"));
+            }
+            formats.push(Box::new(d));
         }
         Ok(Output {
             formats: Arc::new(formats),
         })
+    }
+}
+
+impl<F: Clone + Send + 'static> Output<F> {
+    /// Listens where `args` ask (and takes the dashboard's kernel baseline), before the binary
+    /// forks or opens a connection.
+    pub fn bind(args: &OutputArgs, pages: Pages<F>) -> Result<Bound<F>, BindError> {
+        let metrics = match args.metrics {
+            Some(a) => Some(http::Bound::bind(a).map_err(|e| BindError::new("--metrics", a, &e))?),
+            None => None,
+        };
+        let dashboard = if args.dashboard.is_some() || args.report.is_some() {
+            Some(crate::dashboard::Bound::bind(
+                args.dashboard,
+                args.report.clone(),
+                args.http_clients,
+                pages.watch,
+            )?)
+        } else {
+            None
+        };
+        Ok(Bound {
+            args: args.clone(),
+            prometheus: pages.prometheus,
+            metrics,
+            dashboard,
+        })
+    }
+
+    /// [`Output::bind`] and [`Bound::start`] at once: for a process that forks nothing.
+    pub fn start(
+        args: &OutputArgs,
+        prog: &'static str,
+        pages: Pages<F>,
+        initial: &F,
+    ) -> Result<Output<F>, BindError> {
+        Output::bind(args, pages)?.start(prog, initial)
+    }
+
+    fn plain_format(args: &OutputArgs) -> Box<dyn Format<F>> {
+        let quiet = args.quiet;
+        if args.json {
+            Box::new(json::JsonLines { quiet })
+        } else {
+            Box::new(text::Plain { quiet })
+        }
     }
 
     pub fn emit(&self, line: &dyn Line<Figures = F>) {

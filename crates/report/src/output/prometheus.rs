@@ -7,7 +7,8 @@
 use std::net::SocketAddr;
 
 use super::{Format, Line};
-use crate::metrics::{BindError, Latest, MetricsServer, Snapshot};
+use crate::http;
+use crate::metrics::{warm_up, BindError, Latest, MetricsServer, Snapshot};
 
 pub(crate) struct Prometheus<F> {
     latest: Latest<F>,
@@ -15,16 +16,18 @@ pub(crate) struct Prometheus<F> {
 }
 
 impl<F: Clone + Send + 'static> Prometheus<F> {
-    /// Serves `page` of the latest figures at `addr`, of `initial` until the first tick (the
-    /// server's warm-up scrapes render it, so the page's memory is taken before the run's).
+    /// Serves `page` of the latest figures, of `initial` until the first tick: scrapes of our
+    /// own render it now, so the page's memory is taken before the binaries' baseline.
     pub(crate) fn start(
-        addr: SocketAddr,
+        bound: http::Bound,
+        clients: usize,
         page: fn(&F) -> Snapshot,
         initial: &F,
     ) -> Result<Prometheus<F>, BindError> {
         let latest = Latest::new();
         latest.set(initial);
-        let server = MetricsServer::start(addr, &latest, page)?;
+        let server = MetricsServer::start(bound, clients, &latest, page)?;
+        warm_up(server.addr, "/metrics");
         Ok(Prometheus { latest, server })
     }
 
