@@ -13,13 +13,16 @@ same N, and the summary reports c10m's ramp against it.
 With BENCH_ENGINE=tun (make bench-tun) the client speaks TCP itself through a TUN device
 (c10m-client --engine tun): everything runs in a throwaway network namespace, the server on
 198.18.0.1, the client from 198.19.0.0/16, BENCH_CONNS defaults to 3,000,000 connections, and
-the floor is the C epoll server's processes driven by the same TUN client. No kernel socket on
+the floor is the C epoll server's processes driven by the same TUN client; the client pings at a
+total of BENCH_MESSAGE_RATE (20,000) a second, under what this machine echoes at millions of
+connections (make bench-echo), for a hold long enough that every connection is pinged once (1.15 x
+N / rate; the summary's pinged_fraction says whether it was). No kernel socket on
 the client's side: the machine's memory goes to the server's sockets. Before it starts, the
 bench refuses an N that MemAvailable cannot hold at the measured cost per connection.
 
 Environment:
   BENCH_CONNS=1000000  BENCH_HOLD=30  BENCH_PING=30  BENCH_FLOOR=1 (0 skips the floor)
-  BENCH_ENGINE=socket|tun  C10M_BIN=target/release (where the binaries are)
+  BENCH_ENGINE=socket|tun  BENCH_MESSAGE_RATE=20000 (tun only)  C10M_BIN=target/release
   BENCH_SERVER='CMD {port}'  point the client at another server instead (e.g. the floor's srv)
   BENCH_OUT=bench/results  FLOOR_SRC=../shared/floor
   BENCH_EHASH=auto|0|BUCKETS  the TUN bench namespace's own established-hash table: auto sizes it
@@ -57,7 +60,11 @@ HOST = "198.18.0.1" if TUN else "127.0.0.1"
 # Kernel memory per server socket the TUN bench plans with: just above the 5,050.7 B per server
 # socket of the reference run (bench/reference/bench-tun-3m), plus user space both sides.
 TUN_BYTES_PER_CONN = 5_100 + 24 + 16
-HOLD = float(os.environ.get("BENCH_HOLD", "30"))
+# The TUN bench pings at a total rate under what this machine echoes at millions of
+# connections (make bench-echo's knee, bench/reference/echo) and holds long enough for every
+# connection to be pinged once; the socket bench pings each connection every BENCH_PING s.
+MESSAGE_RATE = int(os.environ.get("BENCH_MESSAGE_RATE", "20000")) if TUN else None
+HOLD = float(os.environ.get("BENCH_HOLD", math.ceil(1.15 * N / MESSAGE_RATE) if TUN else "30"))
 PING = float(os.environ.get("BENCH_PING", "30"))
 RUN_FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"
 OTHER_SERVER = os.environ.get("BENCH_SERVER")
@@ -203,7 +210,7 @@ def run_c10m(work):
         server_pid_for_rss, server_rss0 = None, 0
         reader = page_reader(dashboard_url(f"{work}/server.err", "the server's"))
     client = start(in_ns([f"{BIN}/c10m-client", "--target", f"{HOST}:{port}", "-n", str(N),
-                          "--hold", str(HOLD), "--ping-interval", str(PING), "--json",
+                          "--hold", str(HOLD)] + ping_args() + ["--json",
                           "--dashboard", "127.0.0.1:0", "--report", f"{work}/report-client.html"]
                          + tun_args()),
                    "client", f"{work}/client.err")
@@ -281,6 +288,8 @@ def run_c10m(work):
         "pings_ok": csum.get("pings_ok", 0),
         "pings_sent": csum.get("pings_sent", 0),
         "pings_unanswered": csum.get("pings_unanswered", 0),
+        "connections_pinged": csum.get("connections_pinged", 0),
+        "pinged_fraction": round(csum.get("connections_pinged", 0) / max(csum.get("peak_open", 0), 1), 4),
         "echo_mismatches": csum.get("echo_mismatches", 0),
         "rtt_p50_us": csum.get("rtt_p50_us"),
         "rtt_p99_us": csum.get("rtt_p99_us"),
@@ -336,6 +345,13 @@ def page_reader(url):
                          start_new_session=True)
     procs.append(p)
     return p
+
+
+def ping_args():
+    """How the client pings while it holds: every BENCH_PING s, or the TUN bench's total rate."""
+    if MESSAGE_RATE:
+        return ["--message-rate", str(MESSAGE_RATE)]
+    return ["--ping-interval", str(PING)]
 
 
 def tun_args():
@@ -513,7 +529,8 @@ def main():
                 + f" for {N:,} connections")
         # Loopback: both ends' descriptors; TUN: the server's alone.
         ensure_file_max((1 if TUN else 2) * N + 100_000)
-        log(f"bench: {N:,} connections, hold {HOLD:g} s, ping every {PING:g} s; machine: {machine()}")
+        pings = f"{MESSAGE_RATE:,} pings/s in all" if MESSAGE_RATE else f"ping every {PING:g} s"
+        log(f"bench: {N:,} connections, hold {HOLD:g} s, {pings}; machine: {machine()}")
         # The floor runs before and after: the first run on a machine pays for growing the
         # kernel's slab caches, so one order alone would favour whoever goes second.
         use_floor = RUN_FLOOR and not OTHER_SERVER
@@ -549,7 +566,7 @@ def main():
         summary["engine"] = ENGINE
         if NETNS:
             summary["ehash_entries"] = abs(int(NETNS.get("net.ipv4.tcp_ehash_entries")))
-        extra = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_HOLD", "BENCH_PING", "BENCH_FLOOR", "BENCH_PAGE")
+        extra = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_HOLD", "BENCH_PING", "BENCH_MESSAGE_RATE", "BENCH_FLOOR", "BENCH_PAGE")
                         if os.environ.get(k))
         summary["command"] = f"BENCH_CONNS={N} {extra}make bench" + ("-tun" if TUN else "")
         summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
@@ -581,7 +598,7 @@ def main():
         svg_plot(rows, f"{dated}/plot.svg")
     md = ["| measure | value |", "|---|---|"]
     for k in ("connections", "failures", "ramp_s", "connect_rate_per_s", "hold_s", "pings_sent",
-              "pings_ok", "pings_unanswered", "echo_mismatches", "rtt_p50_us", "rtt_p99_us", "server_user_bytes_per_conn",
+              "pings_ok", "pings_unanswered", "connections_pinged", "pinged_fraction", "echo_mismatches", "rtt_p50_us", "rtt_p99_us", "server_user_bytes_per_conn",
               "client_user_bytes_per_conn", "kernel_bytes_per_pair", "workers", "client_processes",
               "server_tick_gap_max_s", "ramp_ratio_c10m_over_floor"):
         md.append(f"| {k} | {summary.get(k)} |")
