@@ -2,7 +2,8 @@
 
 Lab is handed to an experiment's run(lab): the experiment makes namespaces and starts servers and
 clients through it (so their commands are recorded), then adds rows (what it measured, what the
-article says, the value on this machine), checks (a claim and whether it held) and notes.
+article says, the value on this machine), checks (a claim and whether it held) and notes, and
+measures each quantity its students predict (measure(key, value), for the keys of PREDICTIONS).
 """
 
 from .errors import LabError
@@ -20,10 +21,11 @@ def fmt(n):
 
 
 class Lab:
-    def __init__(self, name, claims, title):
+    def __init__(self, name, claims, title, predictions=()):
         self.name, self.claims, self.title = name, claims, title
         self.rows, self.checks, self.notes, self.commands, self.procs = [], [], [], [], []
         self.curves = []
+        self.predictions, self.measured = list(predictions), {}
 
     def ns(self, tag, addrs=(), sysctls=None):
         ns = Netns(tag, addrs, sysctls)
@@ -62,6 +64,17 @@ class Lab:
         self.commands.append(p.display)
         return p
 
+    def measure(self, key, value):
+        """The run's value of the declared quantity `key` (a number, or a name for a text
+        quantity), which students' predictions are graded against."""
+        if key not in {q["key"] for q in self.predictions}:
+            raise LabError(f"{self.name}: {key!r} is not one of the quantities in PREDICTIONS")
+        self.measured[key] = value
+
+    def unmeasured(self):
+        """The declared quantities the run has not measured."""
+        return [q["key"] for q in self.predictions if q["key"] not in self.measured]
+
     def row(self, what, article, measured):
         self.rows.append((what, article, measured))
 
@@ -88,6 +101,15 @@ def failures(c):
     """errno -> (count, the step it came from), from a finished client's summary."""
     steps = {o["errno"]: o.get("step", "") for o in c.json("failure")}
     return {k: (v, steps.get(k, "")) for k, v in c.last("summary")["failed"].items()}
+
+
+def main_errno(failed):
+    """The errno most failures had, of failures(c) (errno -> (count, step)) or a summary's
+    `failed` (errno -> count); "none" when nothing failed."""
+    if not failed:
+        return "none"
+    count = lambda k: failed[k][0] if isinstance(failed[k], tuple) else failed[k]
+    return max(failed, key=count)
 
 
 def failure_text(c):
