@@ -23,6 +23,7 @@ ORDER = [
     "listen_queue",
     "syn_flood",
     "conntrack",
+    "nat_gateway",
     "fd_limits",
     "socket_memory",
     "tcp_mem",

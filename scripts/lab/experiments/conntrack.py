@@ -16,13 +16,11 @@ back on every exit path. docs/labs/conntrack.md is the worksheet.
 """
 
 import os
-import shutil
-import subprocess
 
 from procutil import slabinfo
 
 from ..errors import LabSkipped
-from ..framework import fmt, main_errno
+from ..framework import fmt, main_errno, require_nft
 from ..predictions import percent, plus_minus, quantity, text
 from ..run import kernel_log, machine_sysctl, wait_for
 
@@ -80,11 +78,7 @@ def kmsg_table_full():
 
 def one_run(lab, tag, limit, notrack=False):
     ns = lab.ns(tag, ["198.18.0.1"])
-    rules = STATEFUL + (NOTRACK if notrack else "")
-    r = subprocess.run(ns.exec_cmd(["nft", "-f", "-"]), input=rules, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise LabSkipped(f"nft cannot load the ruleset here: {r.stderr.strip()}")
-    lab.commands.append(f"ip netns exec {ns.name} nft -f - <<'EOF'\n{rules}EOF")
+    lab.nft(ns, STATEFUL + (NOTRACK if notrack else ""))
     with open(MAX, "w") as f:
         f.write(str(limit))
     lab.server(ns, "198.18.0.1:7000", "--quiet")
@@ -115,8 +109,7 @@ def one_run(lab, tag, limit, notrack=False):
 
 
 def run(lab):
-    if shutil.which("nft") is None:
-        raise LabSkipped("nft is not installed (make setup installs Debian's nftables)")
+    require_nft()
     if not os.path.exists(MAX):
         raise LabSkipped(f"{MAX} is absent: no nf_conntrack in this kernel")
     # The limit is machine-wide and every namespace's count is held against it: a host that

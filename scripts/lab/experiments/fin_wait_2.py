@@ -101,8 +101,9 @@ def run(lab):
         lab.row(f"tcp_fin_timeout={t}: every FIN_WAIT_2 gone after", "C2: shorten it to shorten TIME_WAIT",
                 gone)
         lab.row(f"tcp_fin_timeout={t}: the server's CLOSE_WAIT then", "-", fmt(r["close_wait_after"]))
-    lab.measure("gone_3_s", runs[3]["gone_after"])
-    lab.measure("gone_70_s", runs[70]["gone_after"])
+    gone = {t: None if r["gone_after"] is None else round(r["gone_after"], 1) for t, r in runs.items()}
+    lab.measure("gone_3_s", gone[3])
+    lab.measure("gone_70_s", gone[70])
     lab.measure("close_wait", runs[3]["close_wait_after"])
     for t, r in runs.items():
         life = lifetime(t)

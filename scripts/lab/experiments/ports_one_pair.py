@@ -108,7 +108,7 @@ def knee_part(lab):
         lab.row(f"past the knee, each connect walks the {fmt(KNEE_PORTS // 2)} used even ports first",
                 "-", f"~{(past - low) * 1000 / (KNEE_PORTS // 2):.0f} ns a port; a connect() on the "
                 f"full range fails after {statistics.median(failing):.0f} µs (both passes)")
-    lab.measure("knee_percent", knee)
+    lab.measure("knee_percent", None if knee is None else round(knee, 1))
     lab.check(f"filling {fmt(KNEE_PORTS)} ports: every connect succeeded until the range was full, "
               f"then {KNEE_EXTRA} EADDRNOTAVAIL",
               r["held"] == KNEE_PORTS and r["first_error_at"] == KNEE_PORTS

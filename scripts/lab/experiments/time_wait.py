@@ -12,11 +12,10 @@ not count). SO_LINGER {on, 0} (a RST) and keep-alive avoid TIME_WAIT altogether.
 at once, each in its own namespace. docs/labs/time-wait.md is the worksheet.
 """
 
-import threading
+import functools
 import time
 
-from ..errors import LabError
-from ..framework import RANGE_1000, fmt
+from ..framework import RANGE_1000, fmt, in_parallel
 from ..predictions import percent, plus_minus, quantity
 
 NAME = "time-wait"
@@ -88,21 +87,8 @@ def run(lab):
         "keepalive": dict(sysctls={}, client_args=["--mode", "keepalive", "--rate", 100, "--duration", 10,
                                                    "-n", 10]),
     }
-    results, errors = {}, []
-
-    def go(label, spec):
-        try:
-            results[label] = tw_part(lab, label, **spec)
-        except Exception as e:  # reported below, after every part has finished
-            errors.append(f"{label}: {e}")
-
-    threads = [threading.Thread(target=go, args=(k, v)) for k, v in parts.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise LabError("; ".join(errors))
+    results = in_parallel({label: functools.partial(tw_part, lab, label, **spec)
+                           for label, spec in parts.items()})
 
     # 1. The plateau, with tcp_fin_timeout = 5.
     ticks = results["plateau"]["client"].json("tick")
@@ -125,7 +111,7 @@ def run(lab):
     lt = results["lifetime"]
     lab.row(f"a burst of {fmt(lt['burst'])} TIME_WAIT, tcp_fin_timeout = 5: first expired / all gone after",
             "5 s (C2)", f"{lt['first_gone'] or 0:.1f} s / {lt['last_gone'] or 0:.1f} s")
-    lab.measure("lifetime_s", lt["first_gone"])
+    lab.measure("lifetime_s", round(lt["first_gone"], 1) if lt["first_gone"] else None)
     lab.check("a TIME_WAIT lives ~60 s whatever tcp_fin_timeout says (55..66 s)",
               lt["first_gone"] is not None and 55 <= lt["first_gone"] <= 66)
 
@@ -139,7 +125,7 @@ def run(lab):
     lab.row("same, tcp_tw_reuse = 1", "reuse fixes the client side (C3)",
             f"{fmt(r1['requests_ok'])} of {fmt(r1['requests'])} answered, failed: "
             f"{', '.join(f'{k} {v}' for k, v in r1['failed'].items()) or 'none'}")
-    lab.measure("reuse0_failure_s", first0)
+    lab.measure("reuse0_failure_s", round(first0, 1) if first0 else None)
     lab.check("tw_reuse=0: EADDRNOTAVAIL after ~10 s (8..13 s)", first0 is not None and 8 <= first0 <= 13)
     lab.check("tw_reuse=1: no failure, >= 98% answered",
               not r1["failed"] and r1["requests_ok"] >= 0.98 * r1["requests"])
