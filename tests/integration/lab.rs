@@ -86,6 +86,8 @@ lab_tests! {
     lab_fd_limits: "fd-limits", shared;
     lab_socket_memory: "socket-memory", exclusive;
     lab_cpu_cost: "cpu-cost", exclusive;
+    /// It reads the machine-wide TCP memory and times queues: nothing else may run beside it.
+    lab_bandwidth: "bandwidth", exclusive;
     /// It measures CPU shares: nothing else heavy may run beside it.
     lab_autogroup: "autogroup", exclusive;
     lab_retired_knobs: "retired-knobs", unlocked;

@@ -28,6 +28,7 @@ ORDER = [
     "socket_memory",
     "tcp_mem",
     "cpu_cost",
+    "bandwidth",
     "autogroup",
     "retired_knobs",
 ]
