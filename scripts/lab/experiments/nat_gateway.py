@@ -80,8 +80,8 @@ PREDICTIONS = [
              plus_minus(0),
              "The destination port is part of the reply tuple: each destination ip:port gets the "
              "whole range again, 2 x the range.", paragraph="What moves the limit."),
-    quantity("fully_random", "One address, one port, `masquerade to :LOW-HIGH fully-random`. How "
-             "many connections at once?", "connections", plus_minus(0),
+    quantity("fully_random", f"One address, one port, `{MASQ} fully-random`. How many "
+             "connections at once?", "connections", plus_minus(0),
              "fully-random changes which free port is tried first, not how many there are: the "
              "range again.", paragraph="What moves the limit."),
     quantity("wide", f"Plain `masquerade` (no port range) with the gateway's own "
