@@ -142,6 +142,14 @@ def predict(argv):
                     "of running the experiment (no root needed)")
     args = ap.parse_args(argv)
     exp = experiment(args.name)
+    if not args.against:
+        from .runner import cannot_run
+        refused = cannot_run()
+        if refused:
+            code, why = refused
+            print(f"lab predict: {why}; grade against a recorded run instead: --against "
+                  f"lab/reference/{exp.name}.json", file=sys.stderr)
+            return code
     student = args.student
     if args.source:
         named, answers = from_file(args.source, exp)
