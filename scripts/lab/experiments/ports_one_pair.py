@@ -40,7 +40,8 @@ TITLE = "One source to one ip:port: the port range is the limit"
 KNEE_PORTS, KNEE_LOW = 8192, 40000
 KNEE_BATCH = KNEE_PORTS // 200
 KNEE_EXTRA = 16
-SLOW = 5  # a batch costing this many times the low-fill median is past the knee
+SLOW = 5  # a batch costing this many times the low-fill median is past the knee...
+SUSTAIN = 5  # ... when the median of it and the next SUSTAIN - 1 batches is too: a blip is not a knee
 
 PREDICTIONS = [
     quantity("established", "One source address connects 1,500 times to 198.18.0.1:7000 with "
@@ -87,8 +88,9 @@ def knee_part(lab):
     pct = [round(100 * (h + b["ok"] / 2) / KNEE_PORTS, 2) for h, b in filling]
     us = [round(b["us_per_connect"], 1) for _, b in filling]
     low = statistics.median(u for p, u in zip(pct, us) if p < 40)
-    knee = next((round(100 * h / KNEE_PORTS, 2) for h, b in filling if b["us_per_connect"] > SLOW * low),
-                None)
+    costs = [b["us_per_connect"] for _, b in filling]
+    knee = next((round(100 * h / KNEE_PORTS, 2) for i, (h, _) in enumerate(filling)
+                 if statistics.median(costs[i:i + SUSTAIN]) > SLOW * low), None)
     high = [u for p, u in zip(pct, us) if knee is not None and knee + 2 < p < 98]
     past = statistics.median(high) if high else None
     first_odd = next((h + b["ok"] - b["odd_ports"] for h, b in filling if b["odd_ports"]), None)
@@ -100,7 +102,8 @@ def knee_part(lab):
             "folklore: slows gradually as the range fills",
             f"{low:.0f} / {past:.0f} / {statistics.median(us[-2:]):.0f} µs" if past else
             f"{low:.0f} µs, no knee")
-    lab.row(f"where the knee is (the first batch of {KNEE_BATCH} over {SLOW} x the low-fill cost)",
+    lab.row(f"where the knee is (the first batch of {KNEE_BATCH} from which the cost stays over "
+            f"{SLOW} x the low-fill cost: the median of {SUSTAIN} batches)",
             f"the client's plan keeps pairs under {plan}% (KNEE_PERCENT), a margin",
             f"{knee:.1f}% of the range; the first odd port went to connect {fmt(first_odd + 1)}"
             if knee is not None and first_odd is not None else "none")
