@@ -27,7 +27,7 @@ help:
 	@echo "make bench-metrics  server user bytes per connection without a page, with --metrics, with --dashboard (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-echo  traffic at 19,000, 200,000 and 1,000,000 connections: the rate sweep to the knee, c10m-server vs the floor's echo server"
 	@echo "make bench-ramp  the ramp to BENCH_CONNS alone, c10m vs the C floor, BENCH_ROUNDS alternating rounds, wall and CPU"
-	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 3 min, root)"
+	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 6 min, root); python3 scripts/lab predict NAME grades predictions (docs/course/predicting.md)"
 	@echo "make lab-NAME  one experiment: $(shell python3 scripts/lab --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ')"
 	@echo "make lint    cargo fmt --check, clippy -D warnings, and the house checks (scripts/check_house.py)"
 	@echo "make clean   remove build output"

@@ -7,10 +7,13 @@ every page below is written from that reference, so a clone holds the numbers an
 made them side by side. For every experiment (in teaching order) it writes two sheets into
 docs/course/labs/:
 
-- NAME-student.md: the question, a prediction to write down for every quantity the lab measures
-  (the quantities named, their values not shown), the commands, what to look at;
+- NAME-student.md: the question, a "predict first" box for every quantity the lab grades (the
+  questions and units, never the values) and the prediction file to hand in, the other quantities
+  it measures, the commands, what to look at;
 - NAME-teacher.md: the answer key: every measured value, every check and its outcome, the notes,
-  headed by the machine, date and command of the run that made them.
+  headed by the machine, date and command of the run that made them; for each graded quantity, the
+  measurement, the tolerance a correct reasoning meets, that reasoning and where the worksheet
+  explains it.
 
 and it fills the generated block of section four in the worksheet docs/labs/NAME.md (between the
 two `<!-- generated ... -->` markers): the run's table, checks, notes and curve. Every number in a
@@ -31,6 +34,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lab.experiments import EXPERIMENTS  # noqa: E402
+from lab.predictions import is_text, number, template, tolerance_text  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(ROOT, "lab", "reference")
@@ -119,14 +123,36 @@ def publish(results, reference):
     return copied
 
 
+def predict_first(exp, rec):
+    """The student sheet's boxes: one per graded quantity, then the file that carries them."""
+    preds = rec.get("predictions") or []
+    if not preds:
+        return []
+    lines = ["## Predict first", "",
+             "Answer every box before you run anything, with the reasoning that gets you there. "
+             f"Then `python3 scripts/lab predict {exp.name}` asks for your answers, runs the lab "
+             "and grades each one: right or wrong, and where the worksheet explains it. "
+             "[predicting.md](../predicting.md) says how, and how to hand them in.", ""]
+    for i, q in enumerate(preds, 1):
+        kind = f"answer: {q['unit']}" if is_text(q) else f"in {q['unit']}"
+        lines += [f"> **{i}. {q['question']}** ({kind})", ">",
+                  "> Your prediction: ____________ Why: ________________________________", ""]
+    lines += ["The same as a file to hand in (fill in each line and remove its `#`; "
+              f"`python3 scripts/lab predict {exp.name} --from FILE` grades it):", "",
+              "```toml", template(exp.name, preds).rstrip("\n"), "```", ""]
+    return lines
+
+
 def student(exp, rec):
     title, claims = (rec["title"], rec["claims"]) if rec else (exp.title, exp.claims)
     lines = [f"# Student sheet: {exp.name}", "",
              f"**The question.** {title}. Claims tested: {claims} (see the worksheet, "
-             f"[docs/labs/{exp.name}.md](../../labs/{exp.name}.md), sections one and two).", "",
-             "## Before you run it: your predictions", "",
-             "Write down what you expect for each quantity, and why, before you run anything.", "",
-             "| quantity | what the article or folklore says | your prediction |", "|---|---|---|"]
+             f"[docs/labs/{exp.name}.md](../../labs/{exp.name}.md), sections one and two).", ""]
+    lines += predict_first(exp, rec or {})
+    lines += ["## Everything the lab measures", "",
+              "The lab's table has these rows: before you run it, write down what you expect for "
+              "the others too.", "",
+              "| quantity | what the article or folklore says | your prediction |", "|---|---|---|"]
     if rec:
         lines += [f"| {r['measured']} | {r['article']} | |" for r in rec["rows"]]
     else:
@@ -155,6 +181,7 @@ def teacher(exp, rec):
         return "\n".join(lines + [skipped(rec), ""])
     lines += [f"**{rec['title']}** ({rec['claims']}).", "", "## Answer key", ""]
     lines += table(rec, ("quantity", "the article or folklore says", "measured"))
+    lines += graded(exp, rec)
     lines += ["", "## The checks of that run", ""] + checks(rec)
     if rec["notes"]:
         lines += ["", "## Notes of that run", ""] + [f"- {n}" for n in rec["notes"]]
@@ -164,6 +191,28 @@ def teacher(exp, rec):
               f"on the article: [docs/labs/{exp.name}.md](../../labs/{exp.name}.md). Students whose "
               f"prediction missed should say which mechanism they did not expect.", ""]
     return "\n".join(lines)
+
+
+def graded(exp, rec):
+    """The teacher sheet's key to the students' predictions: measured, what counts as right, the
+    reasoning that meets it and where the worksheet explains it."""
+    preds = rec.get("predictions") or []
+    if not preds:
+        return []
+    lines = ["", "## The predictions: what counts as right", "",
+             f"The students predict these before the run (the boxes of their sheet); `python3 "
+             f"scripts/lab predict {exp.name}` grades one student, `python3 scripts/lab grade "
+             f"FOLDER --run lab/reference` a class ([predicting.md](../predicting.md)).", "",
+             "| # | quantity | measured | counts as right | the reasoning | read |",
+             "|---|---|---|---|---|---|"]
+    for i, q in enumerate(preds, 1):
+        m = q.get("measured")
+        got = "not measured" if m is None else (str(m) if is_text(q) else f"{number(m)} {q['unit']}")
+        where = q["section"].split("-", 1)[0]
+        lead = f", \"{q['paragraph']}\"" if q.get("paragraph") else ""
+        lines.append(f"| {i} | {q['question']} (`{q['key']}`) | {got} | {tolerance_text(q)} | "
+                     f"{q['reasoning']} | [section {where}{lead}](../../labs/{exp.name}.md#{q['section']}) |")
+    return lines
 
 
 def answers(exp):

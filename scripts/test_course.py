@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import course  # noqa: E402
 from lab.experiments import EXPERIMENTS  # noqa: E402
 
-NUMBER = re.compile(r"\d[\d,.]*")
+NUMBER = re.compile(r"(?<![A-Za-z_])\d[\d,.]*")  # not the 3 of python3
 
 
 def numbers(text):
@@ -31,7 +31,13 @@ def fixture(name):
                       "value": "257"}],
             "checks": [{"check": "cookies on: the queue fills at the backlog", "ok": True}],
             "notes": ["namespace cookies1: net.ipv4.tcp_syncookies=1"],
-            "commands": ["ip netns exec NS c10m-server --listen 198.18.0.1:7000 --backlog 256"]}
+            "commands": ["ip netns exec NS c10m-server --listen 198.18.0.1:7000 --backlog 256"],
+            "predictions": [{"key": "held", "question": "How many half-open requests with a backlog of 256?",
+                             "unit": "requests", "tolerance": {"plus_minus": 2},
+                             "reasoning": "Full at the listen backlog, and one more.",
+                             "section": "5-what-the-kernel-does-and-why", "paragraph": "Full.",
+                             "worksheet": f"docs/labs/{name}.md#5-what-the-kernel-does-and-why",
+                             "measured": 257}]}
 
 
 class Sheets(unittest.TestCase):
@@ -47,6 +53,22 @@ class Sheets(unittest.TestCase):
             self.assertEqual(stray, set(), f"{render.__name__}: numbers not in the JSON: {stray}")
         self.assertIn("257", course.teacher(exp, rec))
         self.assertNotIn("257", course.student(exp, rec), "the student sheet hides the answers")
+
+    def test_predict_first_boxes_and_their_key(self):
+        exp = EXPERIMENTS[0]
+        rec = fixture(exp.name)
+        text = course.student(exp, rec)
+        self.assertIn("## Predict first", text)
+        self.assertIn("> **1. How many half-open requests with a backlog of 256?** (in requests)", text)
+        self.assertIn(f"[{exp.name}]\n# How many half-open requests", text)  # the file to hand in
+        self.assertIn("# held = ...", text)
+        text = course.teacher(exp, rec)
+        self.assertIn("## The predictions: what counts as right", text)
+        self.assertIn("| 1 | How many half-open requests with a backlog of 256? (`held`) | 257 requests | "
+                      "±2 requests | Full at the listen backlog, and one more. | [section 5, \"Full.\"]"
+                      f"(../../labs/{exp.name}.md#5-what-the-kernel-does-and-why) |", text)
+        bare = {k: v for k, v in rec.items() if k != "predictions"}
+        self.assertNotIn("Predict first", course.student(exp, bare))
 
     def test_the_teacher_sheet_carries_the_answers(self):
         exp = EXPERIMENTS[0]

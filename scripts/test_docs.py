@@ -70,7 +70,8 @@ CONSTANTS = {
 
 TEACHING = (glob.glob(os.path.join(ROOT, "docs", "*.md"))
             + glob.glob(os.path.join(ROOT, "docs", "labs", "*.md"))
-            + [os.path.join(ROOT, "docs", "course", n) for n in ("README.md", "teacher-guide.md")])
+            + [os.path.join(ROOT, "docs", "course", n)
+               for n in ("README.md", "teacher-guide.md", "predicting.md")])
 
 
 def figures(text):

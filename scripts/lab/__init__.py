@@ -7,6 +7,9 @@
   netns.py        throwaway network namespaces and their per-namespace sysctls and /proc files
   framework.py    one experiment's record (Lab): its table, checks, notes and commands
   report.py       that record as text, Markdown and JSON, and the result files
+  runner.py       running experiments: the machine's checks, then each in turn, torn down after it
+  predictions.py  the quantities students predict, prediction files, and grading against a record
+  predict_cli.py  `scripts/lab predict NAME` (one student) and `scripts/lab grade FOLDER` (a class)
   experiments/    one module per experiment; experiments/__init__.py holds the teaching order
 
 The kernel's figures come from c10m-kernel (crates/kernel), run by scripts/procutil.py, which

@@ -10,6 +10,11 @@ Usage:
   scripts/lab time-wait          one (or several) by name
   scripts/lab --list             names, claims and titles
   scripts/lab --json NAME        one JSON object per experiment on stdout
+  scripts/lab predict NAME       predict its quantities first, run it, grade the predictions
+  scripts/lab grade FOLDER       grade a class's prediction files against a run (CSV + summary)
+
+`scripts/lab predict --help` and `scripts/lab grade --help` say more; docs/course/predicting.md
+is the guide.
 
 Exit status: 0 every check held, 1 a check failed or an experiment broke, 2 usage,
 77 skipped: this machine cannot create network namespaces, or lacks what every experiment asked
@@ -27,31 +32,25 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _PACKAG
 sys.path.insert(0, os.path.dirname(_PACKAGE_DIR))
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import signal  # noqa: E402
-import time  # noqa: E402
 
-from procutil import KERNEL, log, machine  # noqa: E402
-
-from lab.cleanup import teardown  # noqa: E402
-from lab.errors import LabSkipped  # noqa: E402
 from lab.experiments import EXPERIMENTS  # noqa: E402
-from lab.framework import Lab  # noqa: E402
-from lab.netns import netns_available  # noqa: E402
-from lab.paths import BIN, OUT, ROOT  # noqa: E402
-from lab.report import record, render_text, write_results  # noqa: E402
+from lab.cleanup import teardown  # noqa: E402
+from lab.runner import run  # noqa: E402
 
-SKIPPED = 77
+COMMANDS = ("predict", "grade")
 
 
-def main():
+def main(argv):
+    if argv and argv[0] in COMMANDS:
+        from lab.predict_cli import main as predict_main
+        return predict_main(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("names", nargs="*", help="experiments to run (default: all)")
     ap.add_argument("--list", action="store_true", help="list the experiments")
     ap.add_argument("--json", action="store_true", help="one JSON object per experiment on stdout")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     known = [e.name for e in EXPERIMENTS]
     if args.list:
         for e in EXPERIMENTS:
@@ -62,62 +61,11 @@ def main():
         print(f"lab: unknown experiment {', '.join(unknown)}; known: {', '.join(known)}",
               file=sys.stderr)
         return 2
-    if os.geteuid() != 0:
-        print("lab: SKIPPED: the lab creates network namespaces and needs root", file=sys.stderr)
-        return SKIPPED
-    why = netns_available()
-    if why:
-        print(f"lab: SKIPPED: cannot create a network namespace here ({why})", file=sys.stderr)
-        return SKIPPED
-    for path in (os.path.join(BIN, "c10m-server"), os.path.join(BIN, "c10m-client"), KERNEL):
-        if not os.path.exists(path):
-            print(f"lab: {path} is missing: run make build first", file=sys.stderr)
-            return 1
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: (teardown(), sys.exit(130)))
-    os.makedirs(OUT, exist_ok=True)
-    mach = machine()
-    log(f"lab: {mach}")
-    failed = ran = skips = 0
-    t_all = time.time()
-    for e in EXPERIMENTS:
-        if args.names and e.name not in args.names:
-            continue
-        lab = Lab(e.name, e.claims, e.title)
-        t0, error, skipped = time.time(), None, None
-        log(f"-- {e.name}: {e.title}")
-        try:
-            e.run(lab)
-        except LabSkipped as ex:
-            skipped = str(ex)
-            log(f"SKIPPED {e.name}: {skipped}")
-            lab.note(f"SKIPPED: {skipped}")
-        except Exception as ex:  # an experiment that breaks is reported, and the rest still run
-            error = f"{type(ex).__name__}: {ex}"
-            for p in lab.procs:
-                log(p.dump())
-        finally:
-            teardown()
-        elapsed = time.time() - t0
-        ok = error is None and all(ok for _, ok in lab.checks)
-        failed += not ok
-        ran += 1
-        skips += skipped is not None
-        rec = record(lab, ok, error, skipped, elapsed, mach)
-        write_results(OUT, lab, rec, elapsed, mach)
-        if args.json:
-            print(json.dumps(rec), flush=True)
-        else:
-            print(render_text(lab, elapsed, error) + "\n", flush=True)
-    log(f"lab: {'all checks held' if not failed else f'{failed} experiment(s) failed'} "
-        f"in {time.time() - t_all:.0f} s; results in {os.path.relpath(OUT, ROOT)}/")
-    if failed:
-        return 1
-    return SKIPPED if ran and skips == ran else 0
+    return run(args.names, as_json=args.json)[0]
 
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        sys.exit(main(sys.argv[1:]))
     finally:
         teardown()

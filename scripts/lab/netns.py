@@ -1,7 +1,8 @@
 """Throwaway network namespaces: `lo` up, addresses of 198.18.0.0/15 on it, per-namespace sysctls
 written from inside (the host's stay as they are), and the namespace's own figures read by
-c10m-kernel run inside it (`ip netns exec NAME c10m-kernel FACT...`). Also the probe for whether
-this machine can make namespaces at all."""
+c10m-kernel run inside it (`ip netns exec NAME c10m-kernel FACT...`); veth links between two of
+them (veth()), which go when either namespace is deleted. Also the probe for whether this machine
+can make namespaces at all."""
 
 import os
 import shlex
@@ -120,6 +121,19 @@ class Netns:
 
     def etc_dir(self):
         return os.path.join("/etc/netns", self.name)
+
+
+def veth(a, a_dev, a_addrs, b, b_dev, b_addrs):
+    """A veth pair from namespace `a` (device `a_dev`, addresses `a_addrs`, as CIDR) to `b`, both
+    ends up; made in the namespaces directly, never on the host. Returns the commands run."""
+    cmds = [["ip", "link", "add", a_dev, "netns", a.name, "type", "veth", "peer", "name", b_dev,
+             "netns", b.name]]
+    for ns, dev, addrs in ((a, a_dev, a_addrs), (b, b_dev, b_addrs)):
+        cmds += [["ip", "-n", ns.name, "addr", "add", addr, "dev", dev] for addr in addrs]
+        cmds.append(["ip", "-n", ns.name, "link", "set", dev, "up"])
+    for cmd in cmds:
+        sh(cmd)
+    return [" ".join(c) for c in cmds]
 
 
 def netns_available():

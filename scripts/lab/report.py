@@ -5,6 +5,8 @@ import datetime
 import json
 import os
 
+from .predictions import recorded
+
 
 def record(lab, ok, error, skipped, elapsed, mach):
     """The JSON record of one experiment."""
@@ -15,7 +17,8 @@ def record(lab, ok, error, skipped, elapsed, mach):
             "date": datetime.date.today().isoformat(),
             "rows": [{"measured": a, "article": b, "value": c} for a, b, c in lab.rows],
             "checks": [{"check": w, "ok": k} for w, k in lab.checks],
-            "notes": lab.notes, "commands": lab.commands, "curves": lab.curves}
+            "notes": lab.notes, "commands": lab.commands, "curves": lab.curves,
+            "predictions": recorded(lab.name, lab.predictions, lab.measured)}
 
 
 def write_results(out_dir, lab, rec, elapsed, mach):

@@ -78,6 +78,7 @@ lab_tests! {
     lab_listen_queue: "listen-queue", shared;
     /// It changes the machine-wide nf_conntrack_max for its runs: nothing else may run beside it.
     lab_conntrack: "conntrack", exclusive;
+    lab_nat_gateway: "nat-gateway", shared;
     /// It lowers the machine-wide tcp_mem for one run: nothing else may run beside it.
     lab_tcp_mem: "tcp-mem", exclusive;
     lab_fin_wait_2: "fin-wait-2", shared;
@@ -85,6 +86,8 @@ lab_tests! {
     lab_fd_limits: "fd-limits", shared;
     lab_socket_memory: "socket-memory", exclusive;
     lab_cpu_cost: "cpu-cost", exclusive;
+    /// It reads the machine-wide TCP memory and times queues: nothing else may run beside it.
+    lab_bandwidth: "bandwidth", exclusive;
     /// It measures CPU shares: nothing else heavy may run beside it.
     lab_autogroup: "autogroup", exclusive;
     lab_retired_knobs: "retired-knobs", unlocked;

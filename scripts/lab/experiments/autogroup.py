@@ -19,12 +19,29 @@ from procutil import read, tree_cpu_s
 
 from ..errors import LabError, LabSkipped
 from ..framework import fmt
+from ..predictions import plus_minus, quantity
 from ..run import machine_sysctl, wait_for
 
 NAME = "autogroup"
 CLAIMS = "C15, C16"
 TITLE = "Who gets the CPU: one session for all the workers, or one each"
 
+
+PREDICTIONS = [
+    quantity("one_session_share", "A busy program in its own session runs beside the server's "
+             "workers and the client's processes (two per CPU on each side), each side keeping "
+             "ONE session for all of its processes. How many CPUs does the busy program get?",
+             "CPUs", plus_minus(0.15),
+             "With autogroup the scheduler shares the CPUs among sessions first: 3 sessions, so "
+             "the busy program gets a third of the machine's CPUs (2 / 3 of one on 2 CPUs).",
+             paragraph="Fair to groups first, then to tasks."),
+    quantity("per_process_share", "The same, but every worker and client process in a session of "
+             "its own (the default): how many CPUs does the busy program get?", "CPUs",
+             plus_minus(0.1),
+             "Now every process is a session: 4 per CPU and the busy program's own, 9 on 2 CPUs, "
+             "so it gets 2 / 9 of a CPU there.",
+             paragraph="Who starts the processes decides."),
+]
 
 AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
 BUSY_LOOP = "import time\nend = time.time() + {secs}\nwhile time.time() < end: pass\nprint(time.process_time())"
@@ -73,6 +90,8 @@ def run(lab):
     lab.row("pings echoed in the 8 s hold (every 5 ms per connection: as many as the CPU allows)", "-",
             f"one session per side {fmt(one_sum['pings_ok'])}, a session per process "
             f"{fmt(own_sum['pings_ok'])}")
+    lab.measure("one_session_share", round(one_share, 2))
+    lab.measure("per_process_share", round(own_share, 2))
     lab.check("one session per side left the busy program more CPU than a session per process",
               one_share > 1.5 * own_share)
     lab.check("a session per process: the busy program got about its fair share (within 2x)",

@@ -16,13 +16,12 @@ back on every exit path. docs/labs/conntrack.md is the worksheet.
 """
 
 import os
-import shutil
-import subprocess
 
 from procutil import slabinfo
 
 from ..errors import LabSkipped
-from ..framework import fmt
+from ..framework import fmt, main_errno, require_nft
+from ..predictions import percent, plus_minus, quantity, text
 from ..run import kernel_log, machine_sysctl, wait_for
 
 NAME = "conntrack"
@@ -32,6 +31,20 @@ TITLE = "A full connection-tracking table drops new connections; a larger table 
 MAX = "/proc/sys/net/netfilter/nf_conntrack_max"
 LIMIT = 2000
 N = 3000
+
+PREDICTIONS = [
+    quantity("established_full", "A stateful ruleset and nf_conntrack_max at 2,000: a client asks "
+             "for 3,000 connections. How many are established?", "connections", plus_minus(0),
+             "Every connection is one entry; held connections are assured and cannot be evicted, "
+             "so at 2,000 entries every new SYN is dropped: 2,000.", paragraph="Full."),
+    quantity("errno_full", "What do the other connects of that client fail with?", "errno name",
+             text(), "The SYN is dropped before it reaches any socket, silently: the client "
+             "retransmits it until its connect timeout, ETIMEDOUT, not a refusal.", paragraph="Full."),
+    quantity("bytes_per_entry", "Kernel memory per tracked connection (the nf_conntrack slab's "
+             "growth per entry)", "bytes", percent(20),
+             "One object of the nf_conntrack slab per connection, both directions in it: its object "
+             "size, 256 bytes in /proc/slabinfo.", paragraph="One entry per connection."),
+]
 
 STATEFUL = """table inet c10m {
     chain input {
@@ -65,11 +78,7 @@ def kmsg_table_full():
 
 def one_run(lab, tag, limit, notrack=False):
     ns = lab.ns(tag, ["198.18.0.1"])
-    rules = STATEFUL + (NOTRACK if notrack else "")
-    r = subprocess.run(ns.exec_cmd(["nft", "-f", "-"]), input=rules, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise LabSkipped(f"nft cannot load the ruleset here: {r.stderr.strip()}")
-    lab.commands.append(f"ip netns exec {ns.name} nft -f - <<'EOF'\n{rules}EOF")
+    lab.nft(ns, STATEFUL + (NOTRACK if notrack else ""))
     with open(MAX, "w") as f:
         f.write(str(limit))
     lab.server(ns, "198.18.0.1:7000", "--quiet")
@@ -100,8 +109,7 @@ def one_run(lab, tag, limit, notrack=False):
 
 
 def run(lab):
-    if shutil.which("nft") is None:
-        raise LabSkipped("nft is not installed (make setup installs Debian's nftables)")
+    require_nft()
     if not os.path.exists(MAX):
         raise LabSkipped(f"{MAX} is absent: no nf_conntrack in this kernel")
     # The limit is machine-wide and every namespace's count is held against it: a host that
@@ -135,6 +143,9 @@ def run(lab):
     lab.row("kernel memory per entry (nf_conntrack slab growth / entries)",
             "folklore: ~300 bytes per entry",
             f"{bpe:.0f} B" if bpe else "-")
+    lab.measure("established_full", full["established"])
+    lab.measure("errno_full", main_errno(full["failed"]))
+    lab.measure("bytes_per_entry", round(bpe) if bpe else None)
     lab.check("a full table: new connections fail, packets dropped",
               full["established"] <= LIMIT and full["established"] < N and full["drop"] > 0
               and sum(full["failed"].values()) > 0 and full["count"] <= LIMIT

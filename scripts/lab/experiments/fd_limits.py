@@ -15,11 +15,28 @@ import time
 
 from procutil import kernel
 
-from ..framework import fmt
+from ..framework import fmt, main_errno
+from ..predictions import plus_minus, quantity, text
 
 NAME = "fd-limits"
 CLAIMS = "C12"
 TITLE = "File descriptors: the per-process limit, its hard cap and the system's"
+
+
+PREDICTIONS = [
+    quantity("held", "A server under ulimit -n 1024, 1,100 clients: how many connections does it "
+             "hold?", "connections", plus_minus(16),
+             "Every connection is one descriptor, and the server keeps a few of its 1,024 for "
+             "itself (the listener, epoll, stdio): a little under 1,024.",
+             paragraph="RLIMIT_NOFILE is per process"),
+    quantity("errno", "What does the server's accept() fail with past the limit?", "errno name",
+             text(), "The process's own descriptor table is full: EMFILE (ENFILE would be the "
+             "machine's file-max).", paragraph="RLIMIT_NOFILE is per process"),
+    quantity("client_established", "How many of the 1,100 does the client see established?",
+             "connections", plus_minus(0),
+             "The kernel completes handshakes into the accept queue whether accept() succeeds or "
+             "not: all 1,100.", paragraph="The kernel does not wait for `accept()`."),
+]
 
 
 def run(lab):
@@ -61,5 +78,8 @@ def run(lab):
     lab.row("fs.nr_open: the ceiling for any hard limit", "-", fmt(nr_open))
     lab.row("fs.file-max (system-wide) / allocated now", "the system-wide limit (C12)",
             f"{fmt(file_max)} / {fmt(files_allocated)}")
+    lab.measure("held", held)
+    lab.measure("errno", main_errno(ss.get("accept_errors") or {}))
+    lab.measure("client_established", c1.last("summary")["established"])
     lab.check("the server stopped near 1,020 and saw EMFILE", 1000 <= held <= limit and emfile > 0)
     lab.check("it survived and still echoes", alive and code == 0 and c2.last("summary")["pings_ok"] >= 10)

@@ -24,6 +24,7 @@ import time
 
 from ..errors import LabError
 from ..framework import fmt
+from ..predictions import plus_minus, quantity
 from ..run import settled
 
 NAME = "fin-wait-2"
@@ -31,6 +32,21 @@ CLAIMS = "C2"
 TITLE = "An orphaned FIN_WAIT_2 whose peer never closes lives tcp_fin_timeout seconds, up to 60"
 
 N = 200
+
+PREDICTIONS = [
+    quantity("gone_3_s", "tcp_fin_timeout = 3: 200 connections closed by the client, the server "
+             "never closes. After how many seconds is every client FIN_WAIT_2 gone?", "seconds",
+             plus_minus(1),
+             "The client's sockets are orphans waiting for a FIN that never comes; tcp_close() "
+             "gives such an orphan tcp_fin_timeout seconds: 3."),
+    quantity("gone_70_s", "The same with tcp_fin_timeout = 70?", "seconds", plus_minus(3),
+             "Above 60 s the orphan first keeps its full socket for (70 - 60) s on the keepalive "
+             "timer, then becomes a timewait socket for (70 - 60) s more: 2 x (70 - 60) = 20 s, "
+             "not 70.", paragraph="Above 60 s the sysctl does not mean what it says."),
+    quantity("close_wait", "How many of the server's sockets are still in CLOSE_WAIT once every "
+             "FIN_WAIT_2 is gone?", "sockets", plus_minus(0),
+             "CLOSE_WAIT ends only when the program calls close(); no timer ends it: all 200 stay."),
+]
 OPEN_AND_CLOSE = """
 import socket, sys
 socks = []
@@ -85,6 +101,10 @@ def run(lab):
         lab.row(f"tcp_fin_timeout={t}: every FIN_WAIT_2 gone after", "C2: shorten it to shorten TIME_WAIT",
                 gone)
         lab.row(f"tcp_fin_timeout={t}: the server's CLOSE_WAIT then", "-", fmt(r["close_wait_after"]))
+    gone = {t: None if r["gone_after"] is None else round(r["gone_after"], 1) for t, r in runs.items()}
+    lab.measure("gone_3_s", gone[3])
+    lab.measure("gone_70_s", gone[70])
+    lab.measure("close_wait", runs[3]["close_wait_after"])
     for t, r in runs.items():
         life = lifetime(t)
         rule = f"about {t} s" if life == t else f"about 2 x ({t} - 60) = {life} s, not {t}"

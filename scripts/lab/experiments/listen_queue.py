@@ -26,7 +26,8 @@ import time
 from procutil import KernelError
 
 from ..errors import LabError
-from ..framework import fmt
+from ..framework import fmt, main_errno
+from ..predictions import plus_minus, quantity, text
 
 PORT = 7000
 SAMPLE_S = 0.05
@@ -85,6 +86,22 @@ def steps(samples, min_jump):
     return [b[0] for a, b in zip([(0, 0, 0, 0)] + samples, samples) if b[2] - a[2] >= min_jump]
 
 
+PREDICTIONS = [
+    quantity("small_established", "Backlog 16, a server that never accepts, a burst of 200 "
+             "connections: how many are established?", "connections", plus_minus(1),
+             "The accept queue is full when it holds more than the backlog (sk_acceptq_is_full() "
+             "tests >, not >=): 16 + 1 fit.", paragraph="Backlog + 1."),
+    quantity("small_errno", "What do the other clients of that burst get?", "errno name", text(),
+             "Their SYNs are dropped silently (no RST: tcp_abort_on_overflow is off), so each "
+             "client retries until its connect timeout: ETIMEDOUT, not ECONNREFUSED.",
+             paragraph="What happens to the rest."),
+    quantity("big_established", "Backlog 4,096 (the default somaxconn), the server paused for 3 s, "
+             "the same burst: how many are established?", "connections", plus_minus(0),
+             "Handshakes complete into the accept queue without the application; 4,097 places hold "
+             "all 200 until the server accepts them.", paragraph="Two queues."),
+]
+
+
 def run(lab):
     n = 200
     small = lab.ns("small", ["198.18.0.1"], {"net.core.somaxconn": 16})
@@ -128,6 +145,9 @@ def run(lab):
     lab.row("... accept queue at its fullest / empty again at", "-",
             f"{full2} / " + (f"{emptied:.2f} s" if emptied else "never"))
     lab.row("... then accepted by the server once it resumed", "-", fmt(peak2))
+    lab.measure("small_established", s1["established"])
+    lab.measure("small_errno", main_errno(s1["failed"]))
+    lab.measure("big_established", e2)
     lab.check("small backlog: at most ~backlog+1 established, the rest time out",
               s1["established"] <= 40 and s1["failed"].get("ETIMEDOUT", 0) >= n - 40)
     lab.check("ListenOverflows and ListenDrops climbed", ov > 0 and dr > 0)

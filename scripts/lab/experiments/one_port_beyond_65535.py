@@ -11,11 +11,22 @@ worksheet.
 """
 
 from ..framework import failure_text, fmt
+from ..predictions import plus_minus, quantity
 from ..run import settled
 
 NAME = "one-port-beyond-65535"
 CLAIMS = "C8"
 TITLE = "One listening port holds more than 65,535 connections"
+
+
+PREDICTIONS = [
+    quantity("on_port", "70,000 connections to one listening port (four server processes share it; "
+             "the clients spread over six destination addresses). How many ESTABLISHED sockets "
+             "have local port 7000?", "sockets", plus_minus(0),
+             "An accepted socket takes the listener's address and port; only the 4-tuple must be "
+             "unique, and the clients' sides differ. Nothing caps a port at 65,535: all 70,000.",
+             paragraph="The listener is only the door."),
+]
 
 
 def run(lab):
@@ -40,6 +51,7 @@ def run(lab):
     lab.row("server processes sharing port 7000 (SO_REUSEPORT)", "-",
             f"{workers} (this machine caps one process at its RLIMIT_NOFILE)")
     lab.row("server: peak connections", "-", fmt(ss.get("peak_connections", 0)))
+    lab.measure("on_port", on_port)
     lab.check("more than 65,535 established on the one port, counted exactly",
               on_port > 65535 and on_port == n)
     lab.check("client and server agree on the count",

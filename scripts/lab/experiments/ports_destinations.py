@@ -13,11 +13,25 @@ is not a connection (C7). docs/labs/ports-destinations.md is the worksheet.
 import time
 
 from ..framework import RANGE_1000, failure_text, fmt
+from ..predictions import plus_minus, quantity
 from ..run import wait_for
 
 NAME = "ports-destinations"
 CLAIMS = "C7, C11"
 TITLE = "More destinations reuse the same source ports: the 4-tuple is the identity"
+
+
+PREDICTIONS = [
+    quantity("connections", "Without bind(), one client connects 5,000 times to 4 addresses of one "
+             "listener, with 1,000 ports in the range. How many connections are established?",
+             "connections", plus_minus(40),
+             "Each destination makes a different 4-tuple with the same source port, so each gets "
+             "the whole range: 4 x 1,000.", paragraph="`connect()` shares ports across destinations."),
+    quantity("client_ports", "On how many distinct client ports do those connections sit?",
+             "ports", plus_minus(10),
+             "The range's 1,000 at most: every port carries one connection to each destination.",
+             paragraph="The limit."),
+]
 
 
 def run(lab):
@@ -43,6 +57,9 @@ def run(lab):
         _, ports = established_to_7000()
         c.wait(60)
         est = c.last("summary")["established"]
+        if not extra:
+            lab.measure("connections", est)
+            lab.measure("client_ports", ports)
         lab.row(f"{label}: connections to 4 addresses of one listener (5,000 asked)",
                 "each destination gets its own port range (C11)",
                 f"{fmt(est)}, on {fmt(ports)} distinct client ports; the rest: {failure_text(c)}")

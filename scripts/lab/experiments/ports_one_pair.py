@@ -28,8 +28,9 @@ import re
 import statistics
 
 from ..errors import LabError
-from ..framework import RANGE_1000, failure_text, failures, fmt
+from ..framework import RANGE_1000, failure_text, failures, fmt, main_errno
 from ..paths import ROOT
+from ..predictions import plus_minus, quantity, text
 from ..run import wait_for
 
 NAME = "ports-one-pair"
@@ -39,7 +40,26 @@ TITLE = "One source to one ip:port: the port range is the limit"
 KNEE_PORTS, KNEE_LOW = 8192, 40000
 KNEE_BATCH = KNEE_PORTS // 200
 KNEE_EXTRA = 16
-SLOW = 5  # a batch costing this many times the low-fill median is past the knee
+SLOW = 5  # a batch costing this many times the low-fill median is past the knee...
+SUSTAIN = 5  # ... when the median of it and the next SUSTAIN - 1 batches is too: a blip is not a knee
+
+PREDICTIONS = [
+    quantity("established", "One source address connects 1,500 times to 198.18.0.1:7000 with "
+             "ip_local_port_range 40000-40999 (1,000 ports). How many connections are established?",
+             "connections", plus_minus(10),
+             "The source, the destination address and the destination port are fixed, so the source "
+             "port is the only field of the 4-tuple left to vary: 1,000 ports, 1,000 connections.",
+             paragraph="`connect()` chooses the source port."),
+    quantity("errno", "Which errno do the other connect() calls fail with?", "errno name", text(),
+             "connect() picks the source port itself (__inet_hash_connect()) and finds none that "
+             "makes the 4-tuple unique: EADDRNOTAVAIL. EADDRINUSE, the article's \"address already "
+             "in use\", is what bind() returns.", paragraph="The error."),
+    quantity("knee_percent", "One pair filling 8,192 ports from a loop: at what share of the range "
+             "does connect() suddenly become several times slower?", "% of the range", plus_minus(3),
+             "connect() walks one parity of the range first, stepping by two from an offset: once "
+             "every even port is taken, at half the range, each connect walks them all before its "
+             "odd pass finds a free port.", paragraph="The knee: half the range."),
+]
 
 
 def plan_knee_percent():
@@ -68,8 +88,9 @@ def knee_part(lab):
     pct = [round(100 * (h + b["ok"] / 2) / KNEE_PORTS, 2) for h, b in filling]
     us = [round(b["us_per_connect"], 1) for _, b in filling]
     low = statistics.median(u for p, u in zip(pct, us) if p < 40)
-    knee = next((round(100 * h / KNEE_PORTS, 2) for h, b in filling if b["us_per_connect"] > SLOW * low),
-                None)
+    costs = [b["us_per_connect"] for _, b in filling]
+    knee = next((round(100 * h / KNEE_PORTS, 2) for i, (h, _) in enumerate(filling)
+                 if statistics.median(costs[i:i + SUSTAIN]) > SLOW * low), None)
     high = [u for p, u in zip(pct, us) if knee is not None and knee + 2 < p < 98]
     past = statistics.median(high) if high else None
     first_odd = next((h + b["ok"] - b["odd_ports"] for h, b in filling if b["odd_ports"]), None)
@@ -81,7 +102,8 @@ def knee_part(lab):
             "folklore: slows gradually as the range fills",
             f"{low:.0f} / {past:.0f} / {statistics.median(us[-2:]):.0f} µs" if past else
             f"{low:.0f} µs, no knee")
-    lab.row(f"where the knee is (the first batch of {KNEE_BATCH} over {SLOW} x the low-fill cost)",
+    lab.row(f"where the knee is (the first batch of {KNEE_BATCH} from which the cost stays over "
+            f"{SLOW} x the low-fill cost: the median of {SUSTAIN} batches)",
             f"the client's plan keeps pairs under {plan}% (KNEE_PERCENT), a margin",
             f"{knee:.1f}% of the range; the first odd port went to connect {fmt(first_odd + 1)}"
             if knee is not None and first_odd is not None else "none")
@@ -89,6 +111,7 @@ def knee_part(lab):
         lab.row(f"past the knee, each connect walks the {fmt(KNEE_PORTS // 2)} used even ports first",
                 "-", f"~{(past - low) * 1000 / (KNEE_PORTS // 2):.0f} ns a port; a connect() on the "
                 f"full range fails after {statistics.median(failing):.0f} µs (both passes)")
+    lab.measure("knee_percent", None if knee is None else round(knee, 1))
     lab.check(f"filling {fmt(KNEE_PORTS)} ports: every connect succeeded until the range was full, "
               f"then {KNEE_EXTRA} EADDRNOTAVAIL",
               r["held"] == KNEE_PORTS and r["first_error_at"] == KNEE_PORTS
@@ -134,6 +157,8 @@ def run(lab):
             "-", f"{fmt(est6)}; the rest: {failure_text(c6)}")
     lab.row("both families in one namespace: IPv4 holding 1,000, then IPv6 asking 1,000",
             "-", f"IPv4 {fmt(e4)}, IPv6 {fmt(eb)}: a port held by an IPv4 connection is free for an IPv6 one")
+    lab.measure("established", est)
+    lab.measure("errno", main_errno(f))
     lab.check("about 1,000 established (990..1,000)", 990 <= est <= 1000)
     lab.check("IPv6: the same range binds it, with the same errno", 990 <= est6 <= 1000
               and set(f6) == {"EADDRNOTAVAIL"})

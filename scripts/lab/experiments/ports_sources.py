@@ -11,11 +11,30 @@ range, and the excess fails in connect() with EADDRNOTAVAIL. Capacity is ports x
 docs/labs/ports-sources.md is the worksheet.
 """
 
-from ..framework import RANGE_1000, failure_text, failures, fmt
+from ..framework import RANGE_1000, failure_text, failures, fmt, main_errno
+from ..predictions import plus_minus, quantity, text
 
 NAME = "ports-sources"
 CLAIMS = "C10"
 TITLE = "More source addresses multiply the ports, if bind() leaves the port to connect()"
+
+
+PREDICTIONS = [
+    quantity("no_port_one_destination", "4 source addresses, each bound with "
+             "IP_BIND_ADDRESS_NO_PORT, connect 5,000 times to one ip:port, with 1,000 ports in the "
+             "range. How many connections are established?", "connections", plus_minus(40),
+             "The port is chosen in connect(), for the whole 4-tuple: each source address makes its "
+             "own 4-tuples with the destination, so 4 x 1,000.", paragraph="`IP_BIND_ADDRESS_NO_PORT`"),
+    quantity("plain_bind_two_destinations", "The same 4 sources with a plain bind(ip, 0) connect "
+             "9,000 times to two destinations. How many are established?", "connections",
+             plus_minus(40),
+             "bind() must reserve a port for the source address before it knows the destination, "
+             "so each source gets the range once for every destination together: 4 x 1,000.",
+             paragraph="`bind(ip, 0)` without the option."),
+    quantity("plain_bind_errno", "Which errno do the plain bind() runs fail with?", "errno name",
+             text(), "The call that runs out is bind(), which has no free port to reserve for the "
+                     "address: EADDRINUSE.", paragraph="`bind(ip, 0)` without the option."),
+]
 
 
 def run(lab):
@@ -36,6 +55,9 @@ def run(lab):
         article = "10 IPs -> 640k (C10): ports x sources" if not extra else "-"
         lab.row(f"{label} ({fmt(n)} asked)", article, f"{fmt(est)}; failed: {failure_text(c)}")
     keys = list(got)
+    lab.measure("no_port_one_destination", got[keys[0]][0])
+    lab.measure("plain_bind_two_destinations", got[keys[3]][0])
+    lab.measure("plain_bind_errno", main_errno(got[keys[3]][1]))
     lab.check("NO_PORT, 1 destination: about 4 x 1,000 (3,960..4,000)", 3960 <= got[keys[0]][0] <= 4000)
     lab.check("NO_PORT, 2 destinations: about 8 x 1,000 (7,920..8,000)", 7920 <= got[keys[2]][0] <= 8000)
     lab.check("plain bind(), 2 destinations: capped near 4 x 1,000 whatever the destinations",

@@ -15,10 +15,24 @@ import os
 
 from ..errors import LabError
 from ..framework import fmt
+from ..predictions import plus_minus, quantity, text
 
 NAME = "retired-knobs"
 CLAIMS = "C4, C5"
 TITLE = "Knobs the article names that this kernel no longer has, or that do nothing"
+
+
+PREDICTIONS = [
+    quantity("tw_recycle", "Does net.ipv4.tcp_tw_recycle exist on this kernel? Answer present or "
+             "absent.", "present or absent", text(),
+             "It was removed in Linux 4.12: it broke clients behind NAT, and random timestamp "
+             "offsets made it useless for everyone.", paragraph="`tcp_tw_recycle` is gone."),
+    quantity("default_ports", "How many ports does the default ip_local_port_range hold?", "ports",
+             plus_minus(0), "32768-60999: 60,999 - 32,768 + 1 = 28,232.",
+             paragraph="`ip_local_port_range`."),
+    quantity("wide_ports", "How many once it is set to the article's \"1024 65535\"?", "ports",
+             plus_minus(0), "65,535 - 1,024 + 1 = 64,512.", paragraph="`ip_local_port_range`."),
+]
 
 
 def port_range(ns):
@@ -50,6 +64,9 @@ def run(lab):
             f"{wide[0]}-{wide[1]} = {fmt(wide[1] - wide[0] + 1)} ports once actually set")
     lab.row("net.ipv4.tcp_tw_reuse / tcp_tw_reuse_delay (ms)", "enable reuse (C3)",
             f"{reuse} (2 = loopback only, the default) / {delay}")
+    lab.measure("tw_recycle", "present" if recycle else "absent")
+    lab.measure("default_ports", default_range[1] - default_range[0] + 1)
+    lab.measure("wide_ports", wide[1] - wide[0] + 1)
     major, minor = (int(x) for x in release.split(".")[:2])
     lab.check("tcp_tw_recycle is absent on kernels from 4.12", recycle == ((major, minor) < (4, 12)))
     lab.check("the port range can be widened to 64,512 ports", wide == (1024, 65535))

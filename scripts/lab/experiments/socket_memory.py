@@ -20,8 +20,21 @@ import time
 from procutil import meminfo_slab, slabinfo
 
 from ..framework import fmt
+from ..predictions import percent, quantity
 
 SAMPLE_S = 0.2
+
+PREDICTIONS = [
+    quantity("idle_pair_bytes", "Kernel slab memory per idle connection, both of its sockets on "
+             "this machine (a client and a server end)", "bytes", percent(30),
+             "Each socket is a handful of slab objects: its tcp_sock (about 2.5 KB), a sockfs "
+             "inode, a dentry, a file and an epoll item: about 5 KB a socket, 10 KB a pair, and no "
+             "buffers while idle.", paragraph="An idle socket is a handful of objects."),
+    quantity("busy_bytes", "With 64 KiB sent and never read, TCP buffer memory per connection "
+             "(sockstat's mem)", "bytes", percent(25),
+             "The 64 KiB (65,536 B) waits in the receiver's queue, charged as whole sk_buffs "
+             "(truesize): somewhat more than the data itself.", paragraph="Buffers come with data."),
+]
 
 NAME = "socket-memory"
 CLAIMS = "C13"
@@ -112,6 +125,8 @@ def run(lab):
             "intervals)", "-", f"{ramp_slope:,.0f} B per pair")
     lab.row(f"with {payload // 1024} KiB unread per connection ({fmt(n_busy)} connections): "
             "TCP buffer memory (sockstat mem)", "-", f"{per_busy:,.0f} B per connection")
+    lab.measure("idle_pair_bytes", round(pair))
+    lab.measure("busy_bytes", round(per_busy))
     lab.check("an idle socket costs 2..16 KB of slab", 2048 <= pair / 2 <= 16384)
     lab.check(f"a connection holding {payload // 1024} KiB costs at least that",
               per_busy >= payload)

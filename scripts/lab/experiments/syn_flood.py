@@ -20,6 +20,7 @@ docs/labs/syn-flood.md is the worksheet.
 """
 
 from ..framework import fmt
+from ..predictions import plus_minus, quantity
 from ..run import settled
 
 NAME = "syn-flood"
@@ -30,6 +31,22 @@ BACKLOG = 256
 SYN_BACKLOG = 128
 FLOOD = 1000
 ORDINARY = 50
+PREDICTIONS = [
+    quantity("queue_cookies", "Listen backlog 256, tcp_max_syn_backlog 128, SYN cookies on "
+             "(tcp_syncookies = 1): a flood of 1,000 SYNs that are never completed. How many "
+             "half-open requests (SYN_RECV) does the listener hold?", "requests", plus_minus(2),
+             "With cookies on, the SYN queue counts as full at the listen backlog (256, and one "
+             "more: the test is >); past it the SYNs get cookies. tcp_max_syn_backlog plays no part.",
+             paragraph="Full at the backlog."),
+    quantity("queue_no_cookies", "The same flood with tcp_syncookies = 0: how many half-open "
+             "requests are held?", "requests", plus_minus(2),
+             "Without cookies a SYN is dropped once the queue holds more than 3/4 of "
+             "tcp_max_syn_backlog: 96 (and one more).", paragraph="Cookies off."),
+    quantity("ordinary_no_cookies", "With cookies off and the flood's requests held, how many of 50 "
+             "ordinary clients connect?", "clients", plus_minus(2),
+             "Their SYNs meet the same full queue as the flood's and are dropped: none.",
+             paragraph="Cookies off."),
+]
 COUNTERS = ["SyncookiesSent", "SyncookiesRecv", "TCPReqQFullDoCookies", "TCPReqQFullDrop",
             "ListenDrops", "ListenOverflows"]
 
@@ -70,6 +87,9 @@ def run(lab):
                 f"{fmt(r['ordinary'])} / {fmt(r['ordinary_failed'])}")
         lab.row(f"{label}: TcpExt " + ", ".join(COUNTERS), "-",
                 ", ".join(fmt(r[k]) for k in COUNTERS))
+    lab.measure("queue_cookies", on["queue"])
+    lab.measure("queue_no_cookies", off["queue"])
+    lab.measure("ordinary_no_cookies", off["ordinary"])
     lab.check("cookies on: the SYN queue fills at the listen backlog, past tcp_max_syn_backlog",
               SYN_BACKLOG < on["queue"] <= BACKLOG + 1)
     lab.check("cookies on: every flood SYN answered, cookies sent, every ordinary client connects",

@@ -24,6 +24,7 @@ from procutil import fact
 
 from ..errors import LabSkipped
 from ..framework import fmt
+from ..predictions import percent, plus_minus, quantity
 from ..run import kernel_log, machine_sysctl, wait_for
 
 NAME = "tcp-mem"
@@ -37,6 +38,21 @@ PAYLOAD = 65536
 LOW, PRESSURE, HIGH = 1000, 1500, 2000
 COUNTERS = ["TCPMemoryPressures", "PruneCalled", "RcvPruned", "TCPRcvQDrop"]
 PAGE = 4096
+
+PREDICTIONS = [
+    quantity("peak_pages", "1,000 connections each holding one 64 KiB ping that nobody reads, the "
+             "machine's own tcp_mem: TCP buffer memory at the peak (sockstat mem, 4 KiB pages)",
+             "pages", percent(15),
+             "1,000 x 64 KiB is 16,000 pages of data, charged as sk_buffs (truesize) a little "
+             "above the data: some 17,000 to 18,000 pages, far below tcp_mem's first value.",
+             paragraph="Where the memory goes."),
+    quantity("established_capped", "tcp_mem lowered to what TCP holds plus 1,000 / 1,500 / 2,000 "
+             "pages, the same 1,000 pings: how many connections stay established?", "connections",
+             plus_minus(0),
+             "tcp_mem refuses data, not connections: receivers drop segments past the limit and "
+             "senders retransmit them, but no connection is closed: all 1,000.",
+             paragraph="Senders are not refused."),
+]
 
 
 def tcp_pages():
@@ -102,6 +118,8 @@ def run(lab):
         failed = ", ".join(f"{k} {fmt(v)}" for k, v in sorted(r["failed"].items())) or "none"
         lab.row(f"{label}: client: established / pings sent / echoed / failures", "-",
                 f"{fmt(r['established'])} / {fmt(r['pings_sent'])} / {fmt(r['pings_ok'])} / {failed}")
+    lab.measure("peak_pages", free["peak_pages"])
+    lab.measure("established_capped", capped["established"])
     lab.check("the data waits in buffers: more than the payload's pages are charged",
               free["peak_pages"] * PAGE >= want and free["TCPMemoryPressures"] == 0)
     lab.check("lowered: pressure was entered and receivers dropped data",

@@ -12,15 +12,32 @@ not count). SO_LINGER {on, 0} (a RST) and keep-alive avoid TIME_WAIT altogether.
 at once, each in its own namespace. docs/labs/time-wait.md is the worksheet.
 """
 
-import threading
+import functools
 import time
 
-from ..errors import LabError
-from ..framework import RANGE_1000, fmt
+from ..framework import RANGE_1000, fmt, in_parallel
+from ..predictions import percent, plus_minus, quantity
 
 NAME = "time-wait"
 CLAIMS = "C1, C2, C3, C6"
 TITLE = "TIME_WAIT: who holds it, how long, what it costs, what avoids it"
+
+
+PREDICTIONS = [
+    quantity("lifetime_s", "With net.ipv4.tcp_fin_timeout = 5, how many seconds after a burst of "
+             "closes does the first of its TIME_WAIT sockets expire?", "seconds", plus_minus(5),
+             "TIME_WAIT lasts TCP_TIMEWAIT_LEN, 60 s compiled into the kernel; tcp_fin_timeout "
+             "times orphaned FIN_WAIT_2 sockets, not TIME_WAIT.", paragraph="How long."),
+    quantity("plateau", "Churning 200 new connections a second for 70 s (the client closes "
+             "first), how many sockets are in TIME_WAIT at the end?", "sockets", percent(10),
+             "Each closed connection stays 60 s: the count climbs by the rate every second and "
+             "levels off at rate x 60.", paragraph="How long."),
+    quantity("reuse0_failure_s", "1,000 ports, 100 new connections a second, tcp_tw_reuse = 0: "
+             "after how many seconds does connect() first fail?", "seconds", plus_minus(2),
+             "Every connection leaves its port in TIME_WAIT for 60 s, so the 1,000 ports last "
+             "1,000 / 100 a second: the first failure comes once they are all used.",
+             paragraph="What it costs."),
+]
 
 
 def tw_part(lab, label, sysctls, client_args, server_args=(), watch=None):
@@ -70,21 +87,8 @@ def run(lab):
         "keepalive": dict(sysctls={}, client_args=["--mode", "keepalive", "--rate", 100, "--duration", 10,
                                                    "-n", 10]),
     }
-    results, errors = {}, []
-
-    def go(label, spec):
-        try:
-            results[label] = tw_part(lab, label, **spec)
-        except Exception as e:  # reported below, after every part has finished
-            errors.append(f"{label}: {e}")
-
-    threads = [threading.Thread(target=go, args=(k, v)) for k, v in parts.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise LabError("; ".join(errors))
+    results = in_parallel({label: functools.partial(tw_part, lab, label, **spec)
+                           for label, spec in parts.items()})
 
     # 1. The plateau, with tcp_fin_timeout = 5.
     ticks = results["plateau"]["client"].json("tick")
@@ -94,6 +98,7 @@ def run(lab):
             "piles up (C1)", " / ".join(fmt(at(s)) for s in (10, 30, 60, plateau_s)))
     lab.row("... so one TIME_WAIT lives (plateau / rate)", "tcp_fin_timeout=5 shortens it (C2)",
             f"{at(plateau_s) / rate:.1f} s with tcp_fin_timeout = 5")
+    lab.measure("plateau", at(plateau_s))
     lab.check(f"TIME_WAIT plateaus near rate x 60 = {fmt(expected)} (0.85..1.05 x)",
               0.85 * expected <= at(plateau_s) <= 1.05 * expected)
     lab.curve(f"TIME_WAIT while churning {rate} connections/s", "seconds", "sockets in TIME_WAIT",
@@ -106,6 +111,7 @@ def run(lab):
     lt = results["lifetime"]
     lab.row(f"a burst of {fmt(lt['burst'])} TIME_WAIT, tcp_fin_timeout = 5: first expired / all gone after",
             "5 s (C2)", f"{lt['first_gone'] or 0:.1f} s / {lt['last_gone'] or 0:.1f} s")
+    lab.measure("lifetime_s", round(lt["first_gone"], 1) if lt["first_gone"] else None)
     lab.check("a TIME_WAIT lives ~60 s whatever tcp_fin_timeout says (55..66 s)",
               lt["first_gone"] is not None and 55 <= lt["first_gone"] <= 66)
 
@@ -119,6 +125,7 @@ def run(lab):
     lab.row("same, tcp_tw_reuse = 1", "reuse fixes the client side (C3)",
             f"{fmt(r1['requests_ok'])} of {fmt(r1['requests'])} answered, failed: "
             f"{', '.join(f'{k} {v}' for k, v in r1['failed'].items()) or 'none'}")
+    lab.measure("reuse0_failure_s", round(first0, 1) if first0 else None)
     lab.check("tw_reuse=0: EADDRNOTAVAIL after ~10 s (8..13 s)", first0 is not None and 8 <= first0 <= 13)
     lab.check("tw_reuse=1: no failure, >= 98% answered",
               not r1["failed"] and r1["requests_ok"] >= 0.98 * r1["requests"])
