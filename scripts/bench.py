@@ -77,6 +77,9 @@ FLOOR_SRC = os.path.join(ROOT, os.environ.get("FLOOR_SRC", "../shared/floor"))
 # ?every=100, scripts/browse.py), or nothing (the default: the page is served, read by whoever
 # opens the URL the bench prints).
 PAGE = os.environ.get("BENCH_PAGE", "")
+# BENCH_DASHBOARD=0: no --dashboard and --report on either binary (to time the binaries alone,
+# or binaries older than the pages).
+DASHBOARD = os.environ.get("BENCH_DASHBOARD", "1") != "0"
 procs = []          # everything started, killed on any exit
 restore = []        # (path, old value) of global sysctls changed
 
@@ -202,20 +205,21 @@ def run_c10m(work):
         server_rss0 = tree_rss(server.pid)
     else:
         server = start(in_ns([f"{BIN}/c10m-server", "--listen", f"{HOST}:{port}", "--workers", "auto",
-                              "--max-conns", str(N), "--json", "--dashboard", "127.0.0.1:0",
-                              "--report", f"{work}/report.html"]), "server", f"{work}/server.err")
+                              "--max-conns", str(N), "--json"] + pages(f"{work}/report.html")),
+                       "server", f"{work}/server.err")
         server_out = Lines(server, "server")
         if not server_out.wait_for("listening on", 30):
             raise SystemExit("c10m-server did not start: " + read(f"{work}/server.err")[-2000:])
         server_pid_for_rss, server_rss0 = None, 0
-        reader = page_reader(dashboard_url(f"{work}/server.err", "the server's"))
+        if DASHBOARD:
+            reader = page_reader(dashboard_url(f"{work}/server.err", "the server's"))
     client = start(in_ns([f"{BIN}/c10m-client", "--target", f"{HOST}:{port}", "-n", str(N),
-                          "--hold", str(HOLD)] + ping_args() + ["--json",
-                          "--dashboard", "127.0.0.1:0", "--report", f"{work}/report-client.html"]
-                         + tun_args()),
+                          "--hold", str(HOLD)] + ping_args() + ["--json"]
+                         + pages(f"{work}/report-client.html") + tun_args()),
                    "client", f"{work}/client.err")
     client_out = Lines(client, "client")
-    dashboard_url(f"{work}/client.err", "the client's")
+    if DASHBOARD:
+        dashboard_url(f"{work}/client.err", "the client's")
     cpu_window, ramp_cpu, hold_cpu, hold_t0 = CpuWindow().start(), None, None, 0.0
     t0, rows, peak_kernel = time.time(), [], None
     last_est, last_t = 0, t0
@@ -345,6 +349,11 @@ def page_reader(url):
                          start_new_session=True)
     procs.append(p)
     return p
+
+
+def pages(report):
+    """The dashboard on a free port and its report, unless BENCH_DASHBOARD=0."""
+    return ["--dashboard", "127.0.0.1:0", "--report", report] if DASHBOARD else []
 
 
 def ping_args():
@@ -566,7 +575,7 @@ def main():
         summary["engine"] = ENGINE
         if NETNS:
             summary["ehash_entries"] = abs(int(NETNS.get("net.ipv4.tcp_ehash_entries")))
-        extra = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_HOLD", "BENCH_PING", "BENCH_MESSAGE_RATE", "BENCH_FLOOR", "BENCH_PAGE")
+        extra = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_HOLD", "BENCH_PING", "BENCH_MESSAGE_RATE", "BENCH_FLOOR", "BENCH_PAGE", "BENCH_DASHBOARD")
                         if os.environ.get(k))
         summary["command"] = f"BENCH_CONNS={N} {extra}make bench" + ("-tun" if TUN else "")
         summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
