@@ -51,7 +51,8 @@ Examples:
 Exit status: 0 when all N connections were established and held (churn, keepalive: every
 request answered) and every ping came back intact (within --drain, 5 s by default, of the hold's end), 1 otherwise (the summary names each failure by errno), 2 for bad usage.
 --check opens no socket: it prints every limit for -n N (and --rate) and exits 0 when none binds, 1 when one
-does (the last line names the first), 2 for bad usage.";
+does (the last line names the first), 2 for bad usage.
+Warnings and errors go to stderr; RUST_LOG=debug shows more (RUST_LOG=c10m_client=trace, one crate).";
 
 /// c10m-client: opens N concurrent TCP connections at a chosen rate, holds them (optionally
 /// pinging each and checking the echo byte for byte), and names every failure by errno and cause.
@@ -160,9 +161,10 @@ pub struct Cli {
     allow_remote: bool,
 
     /// How connections are made: socket (a kernel socket each), or tun (the client speaks TCP
-    /// itself through a TUN device it creates, from 198.19.0.0/16 or --source: no kernel socket
-    /// and 16 bytes per connection on this side; needs CAP_NET_ADMIN, --mode hold, IPv4 targets
-    /// that are not loopback addresses).
+    /// itself through a TUN device it creates, from 198.19.0.0/16 or 2001:2:0:1::/64 or
+    /// --source: no kernel socket and 16 bytes per connection on this side; needs
+    /// CAP_NET_ADMIN, --mode hold, and targets that are not loopback addresses).
+    /// --list-engines says what each can do.
     #[arg(long, default_value = "socket", value_parser = PossibleValuesParser::new(registry::names()))]
     engine: String,
 

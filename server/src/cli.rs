@@ -29,7 +29,8 @@ Examples:
 
 The live line goes to stderr once per --stats-interval; SIGINT or SIGTERM prints the summary.
 --check opens no socket: it prints every limit for -n N and exits 0 when none binds, 1 when one
-does (the last line names the first); bad usage exits 2.";
+does (the last line names the first); bad usage exits 2.
+Warnings and errors go to stderr; RUST_LOG=debug shows more (RUST_LOG=c10m_server=trace, one crate).";
 
 /// c10m-server: one epoll (mio) listener that holds as many idle TCP connections as the kernel
 /// lets one process hold, echoes what it is sent, and names the limit when it hits one.
