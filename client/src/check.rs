@@ -11,13 +11,12 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use c10m_cli::addr;
-use c10m_limits::{ClientAsk, Facts};
+use c10m_limits::Facts;
 use c10m_report::fmt::thousands;
 
 use crate::config::{Mode, Run};
-use crate::hold::mem_threshold;
-use crate::plan::{fd_reserve, Plan};
+use crate::memguard;
+use crate::plan::{limit_rows, Plan};
 
 /// The `asked` object of `--check --json`: what the check was computed for.
 #[derive(Serialize)]
@@ -39,30 +38,14 @@ pub(crate) fn run(run: &Run) -> ExitCode {
         Ok(f) => f,
         Err(code) => return code,
     };
-    // The same reserve and plan as a run.
-    let reserve = fd_reserve();
+    // The same plan as a run (and its reserve of descriptors, in the question).
     let soft = facts.soft_limit_for(opts.nofile);
     let plan = Plan::for_run(ask.clone(), opts, &facts, soft);
     let concurrent = plan.connections;
-    let loopback = plan.targets.iter().all(|t| addr::is_loopback(t.ip()));
-    let check_ask = ClientAsk {
-        connections: concurrent,
-        processes: ask.processes,
-        nofile: opts.nofile,
-        reserve,
-        targets: plan.targets.len() as u64,
-        sources: plan.sources.len() as u64,
-        sources_chosen: plan.sources_chosen,
-        knee: plan.knee(),
-        loopback,
-        churn_rate: (opts.mode == Mode::Churn && opts.rate > 0).then_some(opts.rate),
-        close: opts.close,
-    };
-    let rows = if opts.engine.caps.kernel_socket {
-        c10m_limits::client_rows(&facts, &check_ask)
-    } else {
-        c10m_limits::tun_client_rows(&facts, concurrent, mem_threshold(opts))
-    };
+    let check_ask = plan.limits_ask(opts, ask.processes);
+    let loopback = check_ask.loopback;
+    let guard = memguard::threshold(opts);
+    let rows = limit_rows(opts.engine.caps.kernel_socket, &facts, &check_ask, guard);
     let sources = match (plan.sources.first(), plan.sources.last()) {
         (Some(a), Some(b)) if plan.sources.len() > 1 => format!(
             "from {a} .. {b}{}",

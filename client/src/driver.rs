@@ -123,7 +123,7 @@ impl Driver {
         let stamp = stamp_us(now.duration_since(self.started).as_micros());
         let slot = self.conns.claim(State::Connecting, stamp);
         self.stats.connecting += 1;
-        match io.open(slot, dst, src) {
+        match io.open(slot, stamp, dst, src) {
             Ok(Opened::InProgress) => {
                 self.timeouts
                     .push(now + self.how.connect_timeout, slot as usize, stamp)
@@ -319,6 +319,13 @@ impl Driver {
 impl Handler for Driver {
     fn connecting(&self, slot: u32) -> bool {
         self.conns.state(slot) == State::Connecting
+    }
+
+    fn connect_stamp(&self, slot: u32) -> Option<u32> {
+        self.conns
+            .get(slot)
+            .filter(|c| c.state() == State::Connecting)
+            .map(|c| c.at())
     }
 
     fn on_connected(&mut self, io: &mut dyn Io, slot: u32) {

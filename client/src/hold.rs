@@ -164,7 +164,7 @@ pub(crate) fn run(
     let mut last_ping_check = started;
     let mut interrupted = false;
     let mut guard = MemGuard::new(
-        mem_threshold(opts),
+        memguard::threshold(opts),
         memory::read_meminfo().map_or(0, |m| m.available_for_sockets()),
         0,
         started,
@@ -179,7 +179,7 @@ pub(crate) fn run(
             break;
         }
         let now = Instant::now();
-        if guard.due(now) {
+        if !ramp_done && guard.due(now) {
             let available = memory::read_meminfo().map_or(u64::MAX, |m| m.available_for_sockets());
             if guard.observe(available, d.stats.open) {
                 goal = d.stats.launched;
@@ -356,11 +356,4 @@ pub(crate) fn run(
     );
     summary.ramp_started_unix_s = d.first_connect.map(|t| wall.unix_of(t));
     Ok(summary)
-}
-
-/// `--min-mem-available`, or its default from this machine's memory.
-pub(crate) fn mem_threshold(opts: &Options) -> u64 {
-    opts.min_mem_available.unwrap_or_else(|| {
-        memguard::default_threshold(memory::read_meminfo().map_or(0, |m| m.mem_total))
-    })
 }

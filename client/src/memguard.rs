@@ -15,16 +15,19 @@
 
 use std::time::{Duration, Instant};
 
+use c10m_kernel::memory;
+use c10m_limits::memory_kept_free;
 use serde::{Deserialize, Serialize};
+
+use crate::config::Options;
 
 /// How often `MemAvailable` is read during the ramp.
 pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(50);
-/// The least default threshold.
-const MIN_DEFAULT: u64 = 1 << 30;
-
-/// `--min-mem-available`'s default: the larger of 1 GiB and 5% of memory.
-pub(crate) fn default_threshold(mem_total: u64) -> u64 {
-    MIN_DEFAULT.max(mem_total / 20)
+/// `--min-mem-available`, or its default from this machine's memory: the larger of 1 GiB and
+/// 5% of it.
+pub(crate) fn threshold(opts: &Options) -> u64 {
+    opts.min_mem_available
+        .unwrap_or_else(|| memory_kept_free(memory::read_meminfo().map_or(0, |m| m.mem_total)))
 }
 
 /// Why the guard stopped the ramp: the summary's `memory_guard`. All zero: it did not.
@@ -166,8 +169,8 @@ mod tests {
         let t0 = Instant::now();
         let mut off = MemGuard::new(0, GIB, 0, t0);
         assert!(!off.due(t0) && !off.observe(0, 10));
-        assert_eq!(default_threshold(24 * GIB), 24 * GIB / 20);
-        assert_eq!(default_threshold(8 * GIB), GIB);
+        assert_eq!(memory_kept_free(24 * GIB), 24 * GIB / 20);
+        assert_eq!(memory_kept_free(8 * GIB), GIB);
         let mut none_opened = MemGuard::new(GIB, GIB / 2, 0, t0);
         assert!(none_opened.observe(GIB / 2, 0));
         assert_eq!(none_opened.stop().unwrap().more_would_fit, 0);

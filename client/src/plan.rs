@@ -25,7 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use c10m_cli::addr;
 use c10m_kernel::pid;
 use c10m_kernel::sysctl::PortRange;
-use c10m_limits::Facts;
+use c10m_limits::{ClientAsk, Facts, Row};
 
 use crate::config::{Ask, EngineChoice, Mode, Options, OwnRange, Part, Sources};
 
@@ -36,10 +36,13 @@ const DEFAULT_SOURCE_BASE: Ipv4Addr = Ipv4Addr::new(127, 1, 0, 1);
 /// Descriptors kept free beyond the connections.
 const FD_RESERVE: u64 = 4;
 
-/// Descriptors this process holds before its first connection, plus the epoll fd and the
-/// reserve.
-pub(crate) fn fd_reserve() -> u64 {
-    pid::count_own_fds().map(|c| c.total).unwrap_or(8) + 1 + FD_RESERVE
+/// Descriptors this process holds before its first connection, plus the epoll fd, those the
+/// pages `opts` asks for may take, and the reserve.
+pub(crate) fn fd_reserve(opts: &Options) -> u64 {
+    pid::count_own_fds().map(|c| c.total).unwrap_or(8)
+        + 1
+        + opts.output.page_descriptors()
+        + FD_RESERVE
 }
 
 /// What the machine allows this run, read once at start-up.
@@ -117,7 +120,7 @@ impl Plan {
         let limits = if opts.engine.caps.kernel_socket {
             Limits {
                 port_range: facts.port_range,
-                fd_room: fd_soft.saturating_sub(fd_reserve()),
+                fd_room: fd_soft.saturating_sub(fd_reserve(opts)),
                 fd_soft,
                 files_free: facts.files_free(),
             }
@@ -282,11 +285,29 @@ impl Plan {
     /// Process `part`'s sources: each process of an engine with its own addresses takes an
     /// equal run of them, every other engine routes from them all.
     pub(crate) fn sources_of(&self, part: Part) -> &[IpAddr] {
-        if self.engine.caps.kernel_socket {
+        if let Sources::Kernel = self.engine.caps.sources {
             return &self.sources;
         }
         let per = self.sources.len() / part.of.max(1) as usize;
         &self.sources[part.index as usize * per..(part.index as usize + 1) * per]
+    }
+
+    /// The limits question `--check` and the dashboard's limits panel ask for this plan, with
+    /// `processes` as given (`--processes`; `None` counts one process, as `--check` does).
+    pub(crate) fn limits_ask(&self, opts: &Options, processes: Option<u64>) -> ClientAsk {
+        ClientAsk {
+            connections: self.connections,
+            processes,
+            nofile: opts.nofile,
+            reserve: fd_reserve(opts),
+            targets: self.targets.len() as u64,
+            sources: self.sources.len() as u64,
+            sources_chosen: self.sources_chosen,
+            knee: self.knee(),
+            loopback: self.targets.iter().all(|t| addr::is_loopback(t.ip())),
+            churn_rate: (opts.mode == Mode::Churn && opts.rate > 0).then_some(opts.rate),
+            close: opts.close,
+        }
     }
 
     pub(crate) fn warnings(&self) -> Vec<Warning> {
@@ -315,6 +336,21 @@ impl Plan {
             });
         }
         w
+    }
+}
+
+/// Every limit that bounds `ask` on `facts`: the rules of a kernel socket per connection, or of
+/// an engine with none on this side (its memory guard at `guard` bytes).
+pub(crate) fn limit_rows(
+    kernel_socket: bool,
+    facts: &Facts,
+    ask: &ClientAsk,
+    guard: u64,
+) -> Vec<Row> {
+    if kernel_socket {
+        c10m_limits::client_rows(facts, ask)
+    } else {
+        c10m_limits::tun_client_rows(facts, ask.connections, guard)
     }
 }
 

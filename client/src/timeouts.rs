@@ -1,8 +1,8 @@
 //! Connect deadlines without a timer per connection.
 //!
 //! Every connect gets the same `--connect-timeout`, so deadlines arrive in launch order and one
-//! FIFO holds them all. An entry names a slab key and the attempt's number: slab keys are reused,
-//! so an entry whose connection already finished (or whose key now holds a newer attempt) is
+//! FIFO holds them all. An entry names a slot and the attempt's stamp: slots are reused, so an
+//! entry whose connection already finished (or whose slot now holds a newer attempt) is
 //! stale and simply dropped when it reaches the front. The queue stays about as long as the
 //! number of connects in flight.
 

@@ -9,14 +9,13 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use c10m_cli::addr;
 use c10m_limits::sizing;
-use c10m_limits::{Facts, Procs, ServerAsk};
+use c10m_limits::Facts;
 use c10m_report::fmt::thousands;
 use c10m_report::output::stdout_line;
 
 use crate::cli::{Config, Workers};
-use crate::workers::{AUTO_FILL_PERCENT, FDS_PER_WORKER};
+use crate::room;
 
 /// The `asked` object of `--check --json`: what the check was computed for.
 #[derive(Serialize)]
@@ -44,18 +43,7 @@ pub(crate) fn run(config: &Config) -> ExitCode {
         Err(code) => return code,
     };
     let n = config.max_conns.unwrap_or(1);
-    let ask = ServerAsk {
-        connections: n,
-        workers: match config.workers {
-            Workers::Count(c) => Procs::Count(u64::from(c)),
-            Workers::Auto => Procs::Auto,
-        },
-        backlog: config.backlog.map(|b| b.max(0) as u64),
-        nofile: config.nofile,
-        loopback: addr::is_loopback(config.listen.ip()),
-        reserve: FDS_PER_WORKER,
-        auto_fill_percent: AUTO_FILL_PERCENT,
-    };
+    let ask = room::ask(config, n);
     let rows = c10m_limits::server_rows(&facts, &ask);
     let workers = match config.workers {
         Workers::Count(1) => "1 worker".to_string(),

@@ -80,9 +80,11 @@ impl Conns {
         !self.again.is_empty()
     }
 
-    /// The connections to serve again this turn.
-    pub(crate) fn take_again(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.again)
+    /// Moves the connections to serve again this turn into `into` (emptied first), keeping
+    /// both lists' memory for the next turn.
+    pub(crate) fn take_again(&mut self, into: &mut Vec<usize>) {
+        into.clear();
+        std::mem::swap(&mut self.again, into);
     }
 
     /// Serves one connection's readiness: flush what is pending, then read and echo. Returns

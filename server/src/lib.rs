@@ -16,6 +16,7 @@ mod echo;
 mod error;
 mod listen;
 pub mod output;
+mod room;
 mod serve;
 mod stats;
 mod workers;
@@ -53,7 +54,7 @@ fn serve_all(config: Config) -> Result<(Summary, Output), Error> {
     // The same facts --check reads: somaxconn decides the default backlog.
     let somaxconn = Facts::read().map_err(Error::Nofile)?.somaxconn;
     if config.workers.is_multi() {
-        let n = workers::count(config.workers, config.max_conns, grant.soft);
+        let n = room::count(config.workers, config.max_conns, grant.soft);
         let output = Output::bind(&config.output, pages(&config, n as u64)).map_err(Error::Page)?;
         return workers::run(&config, grant, somaxconn, n, output);
     }
@@ -70,6 +71,7 @@ fn serve_all(config: Config) -> Result<(Summary, Output), Error> {
         pause_accept: config.pause_accept,
         close_first: config.close_first,
         stats_interval: config.stats_interval,
+        page_fds: config.output.page_descriptors(),
     };
     let summary = serve::serve(listener, &lc, Sink::Print(out.clone()))?;
     Ok((summary, out))

@@ -6,7 +6,6 @@
 //! its own socket on the same address; the kernel then keeps one accept queue per socket.
 
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 
 use crate::error::Error;
 use c10m_sys::socket;
@@ -50,7 +49,7 @@ pub(crate) fn open(
     }
     let socket = socket::listen_tcp(addr, socket::ListenOpts { backlog, reuseport })
         .map_err(|e| Error::Listen(addr, e))?;
-    let addr = socket::local_addr(socket.as_fd()).map_err(Error::LocalAddr)?;
+    let addr = socket.local_addr().map_err(Error::LocalAddr)?;
     log::debug!(
         "listening on {addr}: backlog {backlog} (net.core.somaxconn {somaxconn:?}), SO_REUSEPORT {reuseport}"
     );

@@ -80,10 +80,10 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    /// `fds_base`: descriptors open before the first connection; `asked`: `--max-conns` (or a
-    /// worker's share of it).
-    pub(crate) fn new(fd_soft: u64, fds_base: u64, asked: Option<u64>) -> Budget {
-        let room = fd_soft.saturating_sub(fds_base + FD_RESERVE);
+    /// `fds_base`: descriptors open before the first connection; `pages`: those the pages this
+    /// process serves may take; `asked`: `--max-conns` (or a worker's share of it).
+    pub(crate) fn new(fd_soft: u64, fds_base: u64, pages: u64, asked: Option<u64>) -> Budget {
+        let room = fd_soft.saturating_sub(fds_base + pages + FD_RESERVE);
         Budget {
             room,
             max_conns: asked.unwrap_or(room),
@@ -105,6 +105,8 @@ pub(crate) struct LoopConfig {
     pub pause_accept: Option<Duration>,
     pub close_first: bool,
     pub stats_interval: Duration,
+    /// Descriptors kept for the pages this process serves (none in a worker).
+    pub page_fds: u64,
 }
 
 struct Server<'a> {
@@ -140,7 +142,7 @@ pub(crate) fn serve(listener: Listener, lc: &LoopConfig, sink: Sink<'_>) -> Resu
     let mut probe = Probe::open();
 
     let fds_base = pid::count_own_fds().map(|c| c.total).unwrap_or(8);
-    let budget = Budget::new(lc.fd_soft, fds_base, lc.max_conns);
+    let budget = Budget::new(lc.fd_soft, fds_base, lc.page_fds, lc.max_conns);
     if budget.max_conns > budget.room {
         log::warn!(
             "--max-conns {} is more than RLIMIT_NOFILE {} leaves room for ({}): accept() will meet EMFILE first",
@@ -200,6 +202,7 @@ pub(crate) fn serve(listener: Listener, lc: &LoopConfig, sink: Sink<'_>) -> Resu
 impl Server<'_> {
     fn event_loop(&mut self, interval: Duration) -> Result<(), Error> {
         let mut events = Events::with_capacity(1024);
+        let mut again = Vec::new();
         let mut ticker = Ticker::new(self.started, interval);
         let mut last = (0u64, 0u64);
         while !signal::stop_requested() {
@@ -223,7 +226,8 @@ impl Server<'_> {
                     Token(key) => self.conn_ready(key),
                 }
             }
-            for key in self.conns.take_again() {
+            self.conns.take_again(&mut again);
+            for &key in &again {
                 self.conn_ready(key);
             }
             let now = Instant::now();
@@ -398,7 +402,7 @@ mod tests {
 
     #[test]
     fn the_budget_is_the_fd_room_unless_asked() {
-        let b = Budget::new(20_000, 9, None);
+        let b = Budget::new(20_000, 9, 0, None);
         assert_eq!(
             b,
             Budget {
@@ -407,10 +411,11 @@ mod tests {
             }
         );
         assert_eq!(b.prealloc(), 19_987);
-        let asked = Budget::new(20_000, 9, Some(5));
+        let asked = Budget::new(20_000, 9, 0, Some(5));
         assert_eq!((asked.max_conns, asked.prealloc()), (5, 5));
-        let over = Budget::new(1024, 9, Some(5000));
+        let over = Budget::new(1024, 9, 0, Some(5000));
         assert_eq!(over.prealloc(), 1011);
-        assert_eq!(Budget::new(8, 9, None).room, 0);
+        assert_eq!(Budget::new(8, 9, 0, None).room, 0);
+        assert_eq!(Budget::new(20_000, 9, 68, None).room, 19_987 - 68);
     }
 }

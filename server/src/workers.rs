@@ -31,37 +31,22 @@ use c10m_sys::shm::Board;
 use c10m_sys::signal;
 use c10m_sys::supervisor::{Outcome, Restart, Supervisor};
 
-use crate::cli::{Config, Workers};
+use crate::cli::Config;
 use crate::error::Error;
 use crate::listen::{self, Listener};
 use crate::output::{
     listening, worker_exit_warning, Bound, Figures, Line, Milestone, Output, StartWorkers, Summary,
     SummaryInput, Tick, WorkerExit, PROG,
 };
+use crate::room::FDS_PER_WORKER;
 use crate::serve::{self, LoopConfig, Sink};
 use crate::stats::{Control, Milestones, Published, Stats, Totals};
 
-/// Descriptors a worker keeps for itself (stdio, epoll, listener, /proc files, reserve).
-pub(crate) const FDS_PER_WORKER: u64 = 16;
-/// Share of a worker's fd room that `--workers auto` plans to fill.
-pub(crate) const AUTO_FILL_PERCENT: u64 = 90;
 const MAX_RESTARTS_PER_WORKER: u32 = 3;
 /// How long the workers have to open their listeners.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long stopping workers have to exit before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// How many workers serve `config`, each under soft limit `fd_soft`.
-pub(crate) fn count(workers: Workers, max_conns: Option<u64>, fd_soft: u64) -> usize {
-    match workers {
-        Workers::Count(n) => n as usize,
-        Workers::Auto => {
-            let room = fd_soft.saturating_sub(FDS_PER_WORKER).max(1);
-            let per = (room * AUTO_FILL_PERCENT / 100).max(1);
-            max_conns.unwrap_or(per).div_ceil(per) as usize
-        }
-    }
-}
 
 /// Serves `config` with `n` workers, said through `output`, whose pages listen already and whose
 /// threads start once the workers are forked (so they live in this process alone). The summary,
@@ -95,6 +80,8 @@ pub(crate) fn run(
         pause_accept: config.pause_accept,
         close_first: config.close_first,
         stats_interval: config.stats_interval,
+        // The pages live in the supervisor, not in the workers.
+        page_fds: 0,
     };
     let mut worker = |i: usize, board: &Board<Published, Control>| -> i32 {
         let listener = if config.reuseport {
@@ -255,7 +242,7 @@ impl Parent {
                 fds_used: t.stats.conns + workers * FDS_PER_WORKER,
                 fd_limit: self.fd_soft * workers,
                 rss_bytes: t.rss.now,
-                rss_per_conn: t.rss.per_conn_at_peak(),
+                rss_per_conn: t.rss.per_conn_now(t.stats.conns),
                 tcp_inuse: tcp.tcp_inuse,
                 tcp_tw: tcp.tcp_tw,
                 tcp_mem_pages: tcp.tcp_mem_pages,
@@ -348,19 +335,5 @@ impl Parent {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auto_takes_enough_workers_at_90_percent() {
-        assert_eq!(count(Workers::Count(3), None, 20_000), 3);
-        // (20,000 - 16) x 90% = 17,985 per worker.
-        assert_eq!(count(Workers::Auto, Some(1_000_000), 20_000), 56);
-        assert_eq!(count(Workers::Auto, Some(17_985), 20_000), 1);
-        assert_eq!(count(Workers::Auto, Some(17_986), 20_000), 2);
     }
 }

@@ -69,10 +69,12 @@ pub(crate) enum CloseHow {
 
 /// What the driver may do to connections, from inside an engine's [`Engine::poll`] too.
 pub(crate) trait Io {
-    /// Starts connection `slot` to `dst`, from `src` if given.
+    /// Starts connection `slot` to `dst`, from `src` if given. `stamp` tells this connect from
+    /// the slot's earlier and later ones (what [`Handler::connect_stamp`] says while it runs).
     fn open(
         &mut self,
         slot: u32,
+        stamp: u32,
         dst: SocketAddr,
         src: Option<IpAddr>,
     ) -> Result<Opened, OpenError>;
@@ -90,6 +92,9 @@ pub(crate) trait Io {
 pub(crate) trait Handler {
     /// Whether `slot` is waiting for its handshake.
     fn connecting(&self, slot: u32) -> bool;
+    /// The stamp [`Io::open`] was given for the connect `slot` is waiting for, if it is waiting:
+    /// an engine's timer for an earlier connect of a reused slot is stale.
+    fn connect_stamp(&self, slot: u32) -> Option<u32>;
     /// For an engine that keeps the sequence numbers itself: how far the stream of an open
     /// `slot` was written and echoed (`sent`, `recv`); `None` when the slot holds no open
     /// connection.

@@ -15,7 +15,7 @@
 //! # Binding a source
 //! With a source address the socket is bound first with `IP_BIND_ADDRESS_NO_PORT` (unless
 //! `--plain-bind`), so the port is chosen at connect() time and only has to be unique per
-//! 4-tuple ([`c10m_sys::sys::connect_nonblocking`]).
+//! 4-tuple ([`c10m_sys::socket::connect_nonblocking`]).
 
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
@@ -177,6 +177,7 @@ impl Io for Streams<'_> {
     fn open(
         &mut self,
         slot: u32,
+        _stamp: u32,
         dst: SocketAddr,
         src: Option<IpAddr>,
     ) -> Result<Opened, OpenError> {
@@ -235,10 +236,11 @@ impl Io for SocketEngine {
     fn open(
         &mut self,
         slot: u32,
+        stamp: u32,
         dst: SocketAddr,
         src: Option<IpAddr>,
     ) -> Result<Opened, OpenError> {
-        self.streams().open(slot, dst, src)
+        self.streams().open(slot, stamp, dst, src)
     }
 
     fn write(&mut self, slot: u32, offset: u32, recv: u32, data: &[u8]) -> io::Result<usize> {

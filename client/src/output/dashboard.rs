@@ -3,7 +3,6 @@
 //! reads (meminfo, file-nr and the other facts `--check` reads, slabinfo) and the limits
 //! computed from them.
 
-use c10m_cli::addr;
 use c10m_kernel::memory;
 use c10m_limits::live::{self, Usage};
 use c10m_limits::{ClientAsk, Facts};
@@ -16,8 +15,8 @@ use c10m_report::histogram::Histogram;
 use super::metrics::Figures;
 use super::records::EOF_MEANING;
 use crate::config::{Mode, Options};
-use crate::hold::mem_threshold;
-use crate::plan::{fd_reserve, Plan};
+use crate::memguard;
+use crate::plan::{limit_rows, Plan};
 
 const SERIES: [Series; 14] = [
     Series {
@@ -121,21 +120,8 @@ pub(crate) struct ClientWatch {
 
 impl ClientWatch {
     pub(crate) fn new(plan: &Plan, opts: &Options) -> ClientWatch {
-        let loopback = plan.targets.iter().all(|t| addr::is_loopback(t.ip()));
         ClientWatch {
-            ask: ClientAsk {
-                connections: plan.connections,
-                processes: Some(plan.processes),
-                nofile: opts.nofile,
-                reserve: fd_reserve(),
-                targets: plan.targets.len() as u64,
-                sources: plan.sources.len() as u64,
-                sources_chosen: plan.sources_chosen,
-                knee: plan.knee(),
-                loopback,
-                churn_rate: (opts.mode == Mode::Churn && opts.rate > 0).then_some(opts.rate),
-                close: opts.close,
-            },
+            ask: plan.limits_ask(opts, Some(plan.processes)),
             kernel_socket: plan.engine.caps.kernel_socket,
             ports: plan
                 .port_range
@@ -143,7 +129,7 @@ impl ClientWatch {
                 .map(|r| (u64::from(r.count()), plan.pairs().max(1))),
             fd_soft: plan.fd_soft,
             processes: plan.processes.max(1),
-            guard: (opts.mode == Mode::Hold).then(|| mem_threshold(opts)),
+            guard: (opts.mode == Mode::Hold).then(|| memguard::threshold(opts)),
             slab: SlabBaseline::default(),
         }
     }
@@ -196,15 +182,12 @@ impl Watch<Figures> for ClientWatch {
         };
         let gauges = match Facts::read() {
             Ok(facts) => {
-                let rows = if self.kernel_socket {
-                    c10m_limits::client_rows(&facts, &self.ask)
-                } else {
-                    c10m_limits::tun_client_rows(
-                        &facts,
-                        self.ask.connections,
-                        self.guard.unwrap_or(0),
-                    )
-                };
+                let rows = limit_rows(
+                    self.kernel_socket,
+                    &facts,
+                    &self.ask,
+                    self.guard.unwrap_or(0),
+                );
                 live::gauges(&rows, &facts, &mem, &usage)
             }
             Err(_) => Vec::new(),

@@ -15,6 +15,12 @@ pub const KERNEL_BYTES_PER_SOCKET: f64 = KERNEL_BYTES_PER_PAIR / 2.0;
 pub const SERVER_USER_BYTES_PER_CONN: f64 = 23.5;
 /// Client RSS growth per connection, same run (30.876 B).
 pub const CLIENT_USER_BYTES_PER_CONN: f64 = 30.9;
+/// Memory kept free under the connections: the larger of 1 GiB and 5% of `total`, the memory
+/// guard's default threshold (`--min-mem-available`) and what `--size-for` leaves aside.
+pub fn memory_kept_free(total: u64) -> u64 {
+    (1u64 << 30).max(total / 20)
+}
+
 /// A CPU cost measured per operation, in microseconds of one core: the server processes'
 /// alone, and the client's kernel time that carried the server's receive path.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]

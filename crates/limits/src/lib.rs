@@ -53,8 +53,8 @@ mod tun;
 
 pub use client::{client_rows, ClientAsk, Close};
 pub use costs::{
-    CpuCost, CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR, KERNEL_BYTES_PER_SOCKET,
-    SERVER_USER_BYTES_PER_CONN, TIME_WAIT_SECS,
+    memory_kept_free, CpuCost, CLIENT_USER_BYTES_PER_CONN, KERNEL_BYTES_PER_PAIR,
+    KERNEL_BYTES_PER_SOCKET, SERVER_USER_BYTES_PER_CONN, TIME_WAIT_SECS,
 };
 pub use facts::{Conntrack, Facts};
 pub use render::{print, render, table_lines, verdict_line, CheckJson};

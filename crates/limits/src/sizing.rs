@@ -15,8 +15,8 @@
 use serde::Serialize;
 
 use crate::costs::{
-    CpuCost, KERNEL_BYTES_PER_SOCKET, MESSAGE_BYTES, MESSAGE_CPU, SERVER_USER_BYTES_PER_CONN,
-    SETUP_CPU, SIZING_RECORDS,
+    memory_kept_free, CpuCost, KERNEL_BYTES_PER_SOCKET, MESSAGE_BYTES, MESSAGE_CPU,
+    SERVER_USER_BYTES_PER_CONN, SETUP_CPU, SIZING_RECORDS,
 };
 
 /// The machine to size for.
@@ -84,7 +84,7 @@ pub const ASSUMPTIONS: &[&str] = &[
 
 /// The estimate for `m` from `measured`.
 pub fn estimate(m: Machine, measured: &Measured) -> Estimate {
-    let kept = (1u64 << 30).max(m.memory_bytes / 20);
+    let kept = memory_kept_free(m.memory_bytes);
     let per_conn = measured.kernel_bytes_per_socket + measured.user_bytes_per_conn;
     let connections = (m.memory_bytes.saturating_sub(kept) as f64 / per_conn) as u64;
     let rate = |c: CpuCost| Range {

@@ -71,6 +71,11 @@ impl RssTotal {
     pub fn per_conn_at_peak(&self) -> Option<f64> {
         per(self.growth_at_peak, self.conns_at_peak)
     }
+
+    /// The growth of all processes since their start, per connection `conns` held now.
+    pub fn per_conn_now(&self, conns: u64) -> Option<f64> {
+        per(self.now as f64 - self.start as f64, conns)
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +98,6 @@ mod tests {
         total.add(&RssTrack::new(500));
         assert_eq!((total.start, total.now), (1500, 1900));
         assert_eq!(total.per_conn_at_peak(), Some(40.0));
+        assert_eq!(total.per_conn_now(5), t.per_conn_now(5));
     }
 }

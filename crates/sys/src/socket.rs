@@ -265,44 +265,6 @@ pub fn set_nodelay(fd: BorrowedFd<'_>) -> io::Result<()> {
     set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
 }
 
-/// The local address of a socket (for `listening on IP:PORT` when port 0 was asked).
-pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
-    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: storage is writable for `len` bytes; the kernel writes at most that much.
-    cvt(unsafe {
-        libc::getsockname(
-            fd.as_raw_fd(),
-            storage.as_mut_ptr() as *mut libc::sockaddr,
-            &mut len,
-        )
-    })?;
-    // SAFETY: zero-initialised, then filled in by getsockname.
-    let storage = unsafe { storage.assume_init() };
-    sockaddr_to_std(&storage)
-}
-
-fn sockaddr_to_std(s: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
-    match s.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: ss_family says the storage holds a sockaddr_in.
-            let sin = unsafe { &*(s as *const _ as *const libc::sockaddr_in) };
-            let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-            Ok(SocketAddr::new(ip.into(), u16::from_be(sin.sin_port)))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: ss_family says the storage holds a sockaddr_in6.
-            let sin6 = unsafe { &*(s as *const _ as *const libc::sockaddr_in6) };
-            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Ok(SocketAddr::new(ip.into(), u16::from_be(sin6.sin6_port)))
-        }
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "unknown address family",
-        )),
-    }
-}
-
 /// Writes as much of `buf` as the socket takes now, retrying on EINTR; `Ok(n < buf.len())`
 /// means it would block. A write that takes 0 bytes is `WriteZero`.
 pub fn write_some(w: &mut impl Write, buf: &[u8]) -> io::Result<usize> {

@@ -3,20 +3,19 @@
 //! reads (meminfo, file-nr and the other facts `--check` reads, netstat, slabinfo) and the
 //! limits computed from them.
 
-use c10m_cli::addr;
 use c10m_kernel::memory::{self, MemInfo};
 use c10m_kernel::netstat;
 use c10m_kernel::probe::ProcFile;
 use c10m_limits::live::{self, ListenDrops, Usage};
-use c10m_limits::{Facts, Procs, ServerAsk};
+use c10m_limits::{Facts, ServerAsk};
 use c10m_report::dashboard::slab::SlabBaseline;
 use c10m_report::dashboard::{
     failure_rows, nearest, Figure, Memory, Panels, Series, Spread, Watch, SPREAD_MAX,
 };
 
 use super::metrics::Figures;
-use crate::cli::{Config, Workers};
-use crate::workers::{AUTO_FILL_PERCENT, FDS_PER_WORKER};
+use crate::cli::Config;
+use crate::room::{self, FDS_PER_WORKER};
 
 /// The columns of a row, in order.
 const SERIES: [Series; 10] = [
@@ -94,18 +93,7 @@ pub(crate) struct ServerWatch {
 impl ServerWatch {
     pub(crate) fn new(config: &Config, workers: u64) -> ServerWatch {
         ServerWatch {
-            ask: ServerAsk {
-                connections: config.max_conns.unwrap_or(0),
-                workers: match config.workers {
-                    Workers::Count(c) => Procs::Count(u64::from(c)),
-                    Workers::Auto => Procs::Auto,
-                },
-                backlog: config.backlog.map(|b| b.max(0) as u64),
-                nofile: config.nofile,
-                loopback: addr::is_loopback(config.listen.ip()),
-                reserve: FDS_PER_WORKER,
-                auto_fill_percent: AUTO_FILL_PERCENT,
-            },
+            ask: room::ask(config, config.max_conns.unwrap_or(0)),
             workers,
             slab: SlabBaseline::default(),
             listen_before: None,

@@ -241,10 +241,11 @@ impl Io for TunEngine {
     fn open(
         &mut self,
         slot: u32,
+        stamp: u32,
         dst: SocketAddr,
         src: Option<IpAddr>,
     ) -> Result<Opened, OpenError> {
-        self.wire.open(slot, dst, src)
+        self.wire.open(slot, stamp, dst, src)
     }
 
     fn write(&mut self, slot: u32, offset: u32, recv: u32, data: &[u8]) -> io::Result<usize> {

@@ -353,10 +353,10 @@ impl Wire {
     /// Timers due at `now`: SYNs and data to send again, zero windows to probe, connections
     /// that ran out of retries.
     pub(super) fn timers(&mut self, now: Instant, h: &mut dyn Handler) {
-        while let Some((slot, attempt)) = self.retries.due(now, |s| h.connecting(s)) {
+        while let Some((slot, stamp, attempt)) = self.retries.due(now, |s| h.connect_stamp(s)) {
             self.stats.retransmitted += 1;
             if self.syn(slot).is_ok() {
-                self.retries.sent(slot, attempt, now);
+                self.retries.sent(slot, stamp, attempt, now);
             }
         }
         while let Some(slot) = self.flights.due(now) {
@@ -394,6 +394,7 @@ impl Io for Wire {
     fn open(
         &mut self,
         slot: u32,
+        stamp: u32,
         dst: SocketAddr,
         _src: Option<IpAddr>,
     ) -> Result<Opened, OpenError> {
@@ -411,7 +412,7 @@ impl Io for Wire {
         self.high = self.high.max(slot + 1);
         self.syn(slot)
             .map_err(|e| fail(e, "write() to the TUN device"))?;
-        self.retries.sent(slot, 0, Instant::now());
+        self.retries.sent(slot, stamp, 0, Instant::now());
         Ok(Opened::InProgress)
     }
 

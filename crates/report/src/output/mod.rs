@@ -95,6 +95,17 @@ impl Default for OutputArgs {
     }
 }
 
+impl OutputArgs {
+    /// Descriptors the pages may hold at once in the process that serves them: per page, its
+    /// listener, `--http-clients` connections and a file its thread reads. A process that holds
+    /// connections keeps these free, so that a page still answers (and its gauges still read the
+    /// kernel) when the descriptor limit binds.
+    pub fn page_descriptors(&self) -> u64 {
+        let pages = u64::from(self.metrics.is_some()) + u64::from(self.dashboard.is_some());
+        pages * (self.http_clients as u64 + 2)
+    }
+}
+
 /// Where a line of text goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
