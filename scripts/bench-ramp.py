@@ -8,7 +8,13 @@ run the wall time, the CPU the run itself used (servers, clients, and the kernel
 their softirq work), and the CPU that other processes on the machine took meanwhile, naming the
 largest. CPU is the steadier measure: it does not depend on who else wanted the cores.
 
+With BENCH_OTHER_BIN=DIR (another build's target/release, an older commit's say) each round also
+ramps that build's c10m, the two builds taking turns to go first: an A/B of two builds in one
+sitting, each against the same floor. The binaries run without their pages (BENCH_DASHBOARD=0),
+so a build older than the pages takes the same flags.
+
 Environment: BENCH_CONNS=1000000 BENCH_ROUNDS=3 BENCH_OUT=bench/results FLOOR_SRC=../shared/floor
+  BENCH_OTHER_BIN=DIR
 Writes bench/results/ramp-DATE.json and prints a table. Exit 0 when every run reached N, 1
 otherwise. Only 127.0.0.0/8 is used; fs.file-max is raised and restored as in make bench.
 """
@@ -22,10 +28,12 @@ import tempfile
 
 os.environ.setdefault("BENCH_HOLD", "1")
 os.environ.setdefault("BENCH_PING", "30")
+os.environ.setdefault("BENCH_DASHBOARD", "0")
 import bench  # noqa: E402  (reads BENCH_* at import)
 from procutil import log, machine  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+OTHER_BIN = os.environ.get("BENCH_OTHER_BIN")
 
 
 def row(who, rnd, ramp_s, cpu):
@@ -53,10 +61,13 @@ def main():
                 rows.append(row("floor", rnd, floor["ramp_s"], floor["ramp_cpu"]))
                 ok &= floor["ramp_s"] is not None
                 bench.settle()
-            summary, _ = bench.run_c10m(work)
-            rows.append(row("c10m", rnd, summary["ramp_s"], summary["ramp_cpu"]))
-            ok &= summary["connections"] >= bench.N and summary["failures"] == 0
-            bench.settle()
+            builds = [("c10m", bench.BIN)] + ([("other", OTHER_BIN)] if OTHER_BIN else [])
+            for who, binaries in builds if rnd % 2 else builds[::-1]:
+                bench.BIN = binaries
+                summary, _ = bench.run_c10m(work)
+                rows.append(row(who, rnd, summary["ramp_s"], summary["ramp_cpu"]))
+                ok &= summary["connections"] >= bench.N and summary["failures"] == 0
+                bench.settle()
     finally:
         bench.cleanup()
         shutil.rmtree(work, ignore_errors=True)
@@ -65,14 +76,20 @@ def main():
         v = [r[key] for r in rows if r["pair"] == pair and r[key] is not None]
         return round(sum(v) / len(v), 2) if v else None
 
+    pairs = ("floor", "c10m", "other") if OTHER_BIN else ("floor", "c10m")
     means = {p: {k: mean(p, k) for k in ("ramp_s", "cpu_run_s", "server_cpu_s", "client_cpu_s",
-                                          "cpu_others_s")} for p in ("floor", "c10m")}
+                                          "cpu_others_s")} for p in pairs}
     ratios = {}
     for k in ("ramp_s", "cpu_run_s"):
-        if means["floor"][k] and means["c10m"][k]:
-            ratios[f"{k}_c10m_over_floor"] = round(means["c10m"][k] / means["floor"][k], 3)
+        for p in pairs[1:]:
+            if means["floor"][k] and means[p][k]:
+                ratios[f"{k}_{p}_over_floor"] = round(means[p][k] / means["floor"][k], 3)
+        if OTHER_BIN and means["other"][k] and means["c10m"][k]:
+            ratios[f"{k}_c10m_over_other"] = round(means["c10m"][k] / means["other"][k], 3)
     result = {"connections": bench.N, "rounds": ROUNDS, "runs": rows, "means": means, "ratios": ratios,
-              "machine": machine(), "command": f"BENCH_CONNS={bench.N} BENCH_ROUNDS={ROUNDS} make bench-ramp",
+              "machine": machine(), "other_bin": OTHER_BIN,
+              "command": f"BENCH_CONNS={bench.N} BENCH_ROUNDS={ROUNDS} "
+                         + (f"BENCH_OTHER_BIN={OTHER_BIN} " if OTHER_BIN else "") + "make bench-ramp",
               "date": datetime.datetime.now().isoformat(timespec="seconds")}
     os.makedirs(bench.OUT, exist_ok=True)
     path = os.path.join(bench.OUT, f"ramp-{datetime.datetime.now().strftime('%Y-%m-%dT%H%M%S')}.json")
@@ -85,7 +102,7 @@ def main():
     print("|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    for p in ("floor", "c10m"):
+    for p in pairs:
         m = means[p]
         print(f"| mean | {p} | " + " | ".join(str(m[c]) for c in cols[2:7]) + " | | |")
     print(f"\nratios: {ratios}")
