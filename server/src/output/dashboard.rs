@@ -115,7 +115,11 @@ impl ServerWatch {
 
     fn listen_drops(&mut self) -> Option<ListenDrops> {
         let text = self.netstat.as_mut()?.read().ok()?;
-        let [overflows, drops] = netstat::pick(&text, "TcpExt", ["ListenOverflows", "ListenDrops"]);
+        let [Some(overflows), Some(drops)] =
+            netstat::pick(&text, "TcpExt", ["ListenOverflows", "ListenDrops"])
+        else {
+            return None;
+        };
         let (o0, d0) = self.listen_before.unwrap_or((overflows, drops));
         self.listen_before = Some((overflows, drops));
         Some(ListenDrops {
