@@ -121,7 +121,7 @@ fn a_browser_follows_a_demo_on_both_dashboards_and_opens_the_report_offline() {
         .expect("a start line");
     let room = u(&start, "max_conns");
     let server_url = dashboard_url(&server.stderr_text()).expect("the server names its page");
-    let dir = tempdir();
+    let dir = tempdir("demo");
     let report = dir.join("client.html");
     let report_arg = report.to_string_lossy().to_string();
     let n = room.to_string();
@@ -233,9 +233,11 @@ fn a_browser_follows_a_demo_on_both_dashboards_and_opens_the_report_offline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A fresh folder under the system's temporary one (the test removes it when it passes).
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("c10m-dashboard-test-{}", std::process::id()));
+/// A fresh folder under the system's temporary one, for test `tag` (the test removes it when it
+/// passes).
+fn tempdir(tag: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("c10m-dashboard-test-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -354,6 +356,68 @@ fn a_page_that_cannot_be_served_is_bad_usage_before_any_connection() {
     assert_eq!(run.code(), Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("--report"), "{}", run.stderr);
     drop(taken);
+}
+
+/// `c10m-server --nofile 16 ARGS` started with descriptors 3 to 2+`taken` already open (on
+/// /dev/null), so that it runs out of descriptors at a chosen point of its start; killed after
+/// 5 s if it gets past it.
+fn server_with_fds_taken(taken: u32, args: &[&str]) -> util::Run {
+    let opens: String = (3..3 + taken)
+        .map(|fd| format!(" {fd}</dev/null"))
+        .collect();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec{opens}; exec timeout -s KILL 5 \"$0\" --nofile 16 \"$@\""
+        ))
+        .arg(util::bin("c10m-server"))
+        .args(args)
+        .output()
+        .expect("bash runs");
+    util::Run {
+        name: "c10m-server".into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The first run of `args` that fails where the page's thread starts, taking descriptors away
+/// one at a time from the most a start can go without.
+fn start_failure(args: &[&str]) -> util::Run {
+    (0..14)
+        .rev()
+        .map(|taken| server_with_fds_taken(taken, args))
+        .find(|run| run.stderr.contains("cannot start the page's thread"))
+        .unwrap_or_else(|| {
+            panic!("no number of descriptors taken made {args:?} fail to start a page")
+        })
+}
+
+#[test]
+fn a_page_that_cannot_start_is_a_run_time_failure_not_bad_usage() {
+    let _g = util::shared();
+    let run = start_failure(&["--listen", "127.0.0.1:0", "--dashboard", "127.0.0.1:0"]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--dashboard: cannot start"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("cannot listen"), "{}", run.stderr);
+    // --report alone has no address to name.
+    let dir = tempdir("start");
+    let report = dir.join("r.html").to_string_lossy().to_string();
+    let run = start_failure(&["--listen", "127.0.0.1:0", "--report", &report]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--report: cannot start"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("0.0.0.0"), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The report's inline data: `window.C10M_REPORT = {"state": ..., "series": ...};`.

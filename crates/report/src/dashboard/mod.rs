@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::http;
-use crate::metrics::{BindError, Latest};
+use crate::metrics::Latest;
+use crate::page_error::{BindError, Page, StartError};
 
 /// One chart line: what it is called, which chart it is on, in what unit.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -229,9 +230,11 @@ impl<F: Clone + Send + 'static> Bound<F> {
         mut watch: BoxedWatch<F>,
     ) -> Result<Bound<F>, BindError> {
         let listener = match addr {
-            Some(a) => {
-                Some(http::Bound::bind(a).map_err(|e| BindError::new("--dashboard", a, &e))?)
-            }
+            Some(addr) => Some(http::Bound::bind(addr).map_err(|error| BindError::Listen {
+                page: Page::Dashboard,
+                addr,
+                error,
+            })?),
             None => None,
         };
         if let Some(path) = &report {
@@ -254,7 +257,7 @@ impl<F: Clone + Send + 'static> Bound<F> {
     /// Starts the thread; when this returns it has sampled `initial` (the figures before the
     /// first tick) again and again and the page was fetched, so the thread's memory is taken
     /// before the binaries' baseline.
-    pub fn start(self, prog: &'static str, initial: &F) -> Result<Dashboard<F>, BindError> {
+    pub fn start(self, prog: &'static str, initial: &F) -> Result<Dashboard<F>, StartError> {
         let addr = self.addr();
         let (records_tx, records_rx) = mpsc::sync_channel(RECORDS_MAX);
         let (done_tx, done_rx) = mpsc::sync_channel(2);
@@ -269,11 +272,13 @@ impl<F: Clone + Send + 'static> Bound<F> {
             report: self.report,
             epoch: self.epoch,
         });
-        let failed = |e: std::io::Error| {
-            BindError::new("--dashboard", addr.unwrap_or(([0, 0, 0, 0], 0).into()), &e)
+        let page = if addr.is_some() {
+            Page::Dashboard
+        } else {
+            Page::Report
         };
-        let server =
-            http::serve(self.listener, "dashboard", self.clients, handler).map_err(failed)?;
+        let server = http::serve(self.listener, "dashboard", self.clients, handler)
+            .map_err(|error| StartError { page, error })?;
         let dashboard = Dashboard {
             latest,
             records: records_tx,
@@ -290,10 +295,16 @@ impl<F: Clone + Send + 'static> Bound<F> {
 fn check_writable(path: &std::path::Path) -> Result<(), BindError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     if dir.is_some_and(|d| !d.is_dir()) {
-        return Err(BindError::report(path, "its folder does not exist"));
+        return Err(BindError::Report {
+            path: path.to_path_buf(),
+            reason: "its folder does not exist".into(),
+        });
     }
     if path.is_dir() {
-        return Err(BindError::report(path, "it is a folder"));
+        return Err(BindError::Report {
+            path: path.to_path_buf(),
+            reason: "it is a folder".into(),
+        });
     }
     Ok(())
 }
