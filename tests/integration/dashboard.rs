@@ -5,8 +5,10 @@
 //! chromium-driver and selenium). Their screenshots are kept in
 //! target/test-artifacts/dashboard/ for a person to look at.
 
+use std::fs::Permissions;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -356,6 +358,45 @@ fn a_page_that_cannot_be_served_is_bad_usage_before_any_connection() {
     assert_eq!(run.code(), Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("--report"), "{}", run.stderr);
     drop(taken);
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_bad_usage_before_any_connection() {
+    let _g = util::shared();
+    let dir = tempdir("read-only");
+    std::fs::set_permissions(&dir, Permissions::from_mode(0o555)).unwrap();
+    // Nobody makes a file in sysfs; a folder's mode binds everyone but root.
+    let mut folders = vec![PathBuf::from("/sys")];
+    if std::fs::File::create(dir.join("r.html")).is_err() {
+        folders.push(dir.clone());
+    }
+    let server = ServerGuard::start(&[]);
+    for folder in &folders {
+        let report = folder.join("r.html").to_string_lossy().to_string();
+        let c = client(&server, &["-n", "100", "--report", &report]);
+        let run = c.wait(Duration::from_secs(10));
+        assert_eq!(run.code(), Some(2), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("--report") && run.stderr.contains("cannot write it"),
+            "{}",
+            run.stderr
+        );
+        let run = util::run(
+            "c10m-server",
+            &["--listen", "127.0.0.1:0", "--report", &report],
+            Duration::from_secs(10),
+        );
+        assert_eq!(run.code(), Some(2), "{}", run.stderr);
+        assert!(!run.stdout.contains("listening on"), "{}", run.stdout);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let accepted = server.last_tick().map_or(0, |t| u(&t, "connections"));
+    let summary = server.terminate();
+    assert_eq!(accepted, 0);
+    let last = json_lines(&summary.stdout).pop().expect("a summary");
+    assert_eq!(u(&last, "accepted"), 0, "{}", summary.stdout);
+    std::fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `c10m-server --nofile 16 ARGS` started with descriptors 3 to 2+`taken` already open (on

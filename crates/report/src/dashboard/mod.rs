@@ -35,7 +35,7 @@ mod serve;
 pub mod slab;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -292,21 +292,29 @@ impl<F: Clone + Send + 'static> Bound<F> {
 }
 
 /// `--report FILE`: a folder that exists and a file that can be written, said before the run.
-fn check_writable(path: &std::path::Path) -> Result<(), BindError> {
+/// The proof is the file the report is written to first ([`part_path`]), created and removed.
+fn check_writable(path: &Path) -> Result<(), BindError> {
+    let refused = |reason: String| BindError::Report {
+        path: path.to_path_buf(),
+        reason,
+    };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     if dir.is_some_and(|d| !d.is_dir()) {
-        return Err(BindError::Report {
-            path: path.to_path_buf(),
-            reason: "its folder does not exist".into(),
-        });
+        return Err(refused("its folder does not exist".into()));
     }
     if path.is_dir() {
-        return Err(BindError::Report {
-            path: path.to_path_buf(),
-            reason: "it is a folder".into(),
-        });
+        return Err(refused("it is a folder".into()));
     }
+    let part = part_path(path);
+    std::fs::File::create(&part).map_err(|e| refused(format!("{}: {e}", part.display())))?;
+    let _ = std::fs::remove_file(&part);
     Ok(())
+}
+
+/// Where the report is written before it is renamed to `path`, so that a run cut short never
+/// leaves half a report under its name: `FILE.html.part`.
+fn part_path(path: &Path) -> PathBuf {
+    path.with_extension("html.part")
 }
 
 #[cfg(test)]
@@ -337,6 +345,27 @@ mod tests {
         ];
         assert_eq!(nearest(&g).unwrap().key, "c");
         assert!(nearest(&g[1..2]).is_none());
+    }
+
+    #[test]
+    fn a_report_is_proved_writable_and_nothing_is_left_behind() {
+        let dir = std::env::temp_dir().join(format!("c10m-report-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("r.html");
+        check_writable(&file).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        let refused = |p: &Path| match check_writable(p) {
+            Err(BindError::Report { reason, .. }) => reason,
+            other => panic!("{p:?}: {other:?}"),
+        };
+        assert_eq!(
+            refused(&dir.join("none/r.html")),
+            "its folder does not exist"
+        );
+        assert_eq!(refused(&dir), "it is a folder");
+        // sysfs makes no file, whoever asks (root included).
+        assert!(refused(Path::new("/sys/r.html")).starts_with("/sys/r.html.part: "));
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     #[test]

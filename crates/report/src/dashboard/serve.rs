@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::history::History;
-use super::{page, BoxedWatch, Done, RECORDS_MAX};
+use super::{page, part_path, BoxedWatch, Done, RECORDS_MAX};
 use crate::http::{touched, Answer, Body, Handler};
 use crate::metrics::Latest;
 
@@ -190,7 +190,7 @@ impl<F: Clone + Send + 'static> Board<F> {
     }
 
     fn write_report(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("html.part");
+        let tmp = part_path(path);
         {
             let file = std::fs::File::create(&tmp)?;
             let mut w = std::io::BufWriter::new(file);
