@@ -197,12 +197,20 @@ pub struct Bound<F> {
 /// The running dashboard: an output format ([`crate::output::dashboard`]).
 pub struct Dashboard<F> {
     pub(crate) latest: Latest<F>,
-    pub(crate) records: mpsc::SyncSender<String>,
+    pub(crate) records: mpsc::SyncSender<Record>,
     /// The thread's word that it took the first sample, and that the summary is shown and the
     /// report written.
     pub(crate) done: std::sync::Mutex<mpsc::Receiver<Done>>,
     pub(crate) server: http::Server,
     pub addr: Option<SocketAddr>,
+}
+
+/// A line that is not live, on its way to the page.
+pub(crate) struct Record {
+    /// As `--json` prints it.
+    pub(crate) json: String,
+    /// The run's last line ([`crate::output::Line::is_last`]).
+    pub(crate) last: bool,
 }
 
 /// What the thread tells the line that waits for it.

@@ -3,7 +3,8 @@
 //! A binary's loops fill plain records (serde structs: a tick, a summary, ...) and hand each to
 //! [`Output::emit`] wrapped in the binary's own [`Line`], which says what the record is called,
 //! whether it is live (ticks, milestones: `--quiet` drops them), how it reads as JSON and as text
-//! for people, and which [`Line::figures`] a live format keeps. Every format is one module behind
+//! for people, which [`Line::figures`] a live format keeps, and whether it is the run's last
+//! ([`Line::is_last`]: the summary, which the dashboard waits on). Every format is one module behind
 //! the one [`Format`] trait, built from the same flags ([`OutputArgs`]) in both binaries:
 //!
 //! - [`text`]: lines for people, on stdout (first lines, summaries) or stderr (live lines);
@@ -146,6 +147,12 @@ pub trait Line {
     /// The run's figures as of this line (ticks); `None` for lines that change none.
     fn figures(&self) -> Option<&Self::Figures> {
         None
+    }
+
+    /// The run's last line (its summary): the dashboard marks the run ended, and writes
+    /// `--report`, before this line's `emit` returns.
+    fn is_last(&self) -> bool {
+        false
     }
 }
 
