@@ -77,6 +77,17 @@ pub struct Figure {
     pub value: f64,
 }
 
+impl Figure {
+    /// A count (connections, workers, ...) as a figure.
+    pub fn count(key: &str, label: &str, n: u64) -> Figure {
+        Figure {
+            key: key.into(),
+            label: label.into(),
+            value: n as f64,
+        }
+    }
+}
+
 /// One limit `--check` computes, as a live gauge of what is used against it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gauge {
