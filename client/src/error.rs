@@ -17,8 +17,10 @@ pub(crate) enum Error {
     Tun(io::Error),
     /// The plan does not fit the engine (the message says why and what to do).
     Plan(String),
-    /// `--metrics`, `--dashboard` or `--report` cannot be served as given.
-    Page(c10m_report::metrics::BindError),
+    /// `--metrics`, `--dashboard` or `--report` cannot be served as given (bad usage).
+    Page(c10m_report::page_error::BindError),
+    /// A page's thread could not start.
+    PageStart(c10m_report::page_error::StartError),
 }
 
 impl fmt::Display for Error {
@@ -40,6 +42,7 @@ impl fmt::Display for Error {
             Error::Tun(e) => write!(f, "--engine tun: {e}"),
             Error::Plan(msg) => f.write_str(msg),
             Error::Page(e) => write!(f, "{e}"),
+            Error::PageStart(e) => write!(f, "{e}"),
         }
     }
 }

@@ -52,7 +52,7 @@ use crate::plan::Plan;
 use crate::stats::Stats;
 
 /// Runs what the command line asked for and says how it went: 0 goal met, 1 not met or a
-/// failure.
+/// failure, 2 a page's flag that cannot be served as given (bad usage, found before the run).
 pub fn run(config: Config) -> ExitCode {
     let outcome = match config {
         Config::ListEngines { json } => return registry::list(json),
@@ -93,7 +93,10 @@ fn flood(run: Run) -> Result<bool, Error> {
     }
     let zero = Figures::of(&Stats::default(), &plan, 0, SockStat::default());
     let start_output = || -> Result<Output, Error> {
-        Output::start(&opts.output, PROG, pages(&plan, &opts), &zero).map_err(Error::Page)
+        Output::bind(&opts.output, pages(&plan, &opts))
+            .map_err(Error::Page)?
+            .start(PROG, &zero)
+            .map_err(Error::PageStart)
     };
     if opts.mode != Mode::Hold {
         let out = start_output()?;

@@ -75,7 +75,7 @@ pub(crate) fn run(
         }
     };
     sup.spawn_all(&mut child).map_err(Error::Processes)?;
-    let out = output.start(PROG, initial).map_err(Error::Page)?;
+    let out = output.start(PROG, initial).map_err(Error::PageStart)?;
     first(&out);
     let summary = supervise(&mut sup, opts, plan, &out, (epoch, wall), &mut child)?;
     Ok((summary, out))

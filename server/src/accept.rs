@@ -9,6 +9,7 @@
 //! [`ACCEPT_BACKOFF`] passes, while existing connections keep being served, and the live line
 //! names the limit. ECONNABORTED, EPERM and EPROTO are about one peer (it reset before we took
 //! it, or a firewall refused it): the connection has left the queue and the next one may be fine.
+//! The rule is [`errno::on_accept_error`], which the pages' HTTP server follows too.
 //!
 //! # Not accepting on purpose
 //! With `--pause-accept` the listener stays registered but its events are ignored: the kernel
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use c10m_sys::errno;
+use c10m_sys::errno::{self, OnAcceptError};
 
 /// How long accepting pauses after an errno that calls for it.
 pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -72,22 +73,6 @@ impl From<AcceptBlock> for BlockJson {
     }
 }
 
-/// What an `accept()` error means for the loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnError {
-    /// About one peer: it has left the queue; take the next.
-    Skip,
-    /// About us (or the machine): pause and retry later.
-    Pause,
-}
-
-pub(crate) fn on_error(code: i32) -> OnError {
-    match code {
-        errno::ECONNABORTED | errno::EPERM | errno::EPROTO => OnError::Skip,
-        _ => OnError::Pause,
-    }
-}
-
 /// Whether the listener may accept now, and when that is looked at again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct AcceptGate {
@@ -129,9 +114,9 @@ impl AcceptGate {
     }
 
     /// accept() failed with `code`; `Skip` leaves the gate open.
-    pub(crate) fn failed(&mut self, code: i32, now: Instant) -> OnError {
-        let what = on_error(code);
-        if what == OnError::Pause {
+    pub(crate) fn failed(&mut self, code: i32, now: Instant) -> OnAcceptError {
+        let what = errno::on_accept_error(code);
+        if what == OnAcceptError::Pause {
             log::debug!(
                 "accept() failed with {}: paused for {ACCEPT_BACKOFF:?} or until a connection closes",
                 c10m_sys::errno::name(code)
@@ -183,9 +168,9 @@ mod tests {
         let t0 = Instant::now();
         let mut g = AcceptGate::new(None, t0);
         assert!(g.is_open());
-        assert_eq!(g.failed(errno::ECONNABORTED, t0), OnError::Skip);
+        assert_eq!(g.failed(errno::ECONNABORTED, t0), OnAcceptError::Skip);
         assert!(g.is_open());
-        assert_eq!(g.failed(errno::EMFILE, t0), OnError::Pause);
+        assert_eq!(g.failed(errno::EMFILE, t0), OnAcceptError::Pause);
         assert_eq!(g.blocked(), Some(AcceptBlock::Errno(errno::EMFILE)));
         assert!(!g.timer(t0 + ACCEPT_BACKOFF / 2));
         assert!(g.timer(t0 + ACCEPT_BACKOFF));

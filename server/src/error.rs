@@ -27,8 +27,10 @@ pub(crate) enum Error {
     WorkerStart { pid: i32, exit: Exit },
     /// The workers did not all open their listener in time.
     WorkersSlow,
-    /// `--metrics`: its address could not be listened on.
-    Page(c10m_report::metrics::BindError),
+    /// `--metrics`, `--dashboard` or `--report` cannot be served as given (bad usage).
+    Page(c10m_report::page_error::BindError),
+    /// A page's thread could not start.
+    PageStart(c10m_report::page_error::StartError),
     /// A worker died more often than it is restarted.
     WorkerGaveUp {
         index: usize,
@@ -56,6 +58,7 @@ impl fmt::Display for Error {
             }
             Error::LocalAddr(e) => write!(f, "getsockname: {e}"),
             Error::Page(e) => write!(f, "{e}"),
+            Error::PageStart(e) => write!(f, "{e}"),
             Error::Poll(e) => write!(f, "epoll: {e}"),
             Error::Workers(e) => write!(
                 f,

@@ -32,7 +32,8 @@ use crate::error::Error;
 use crate::output::{pages, Figures, Line, Output, Summary, PROG};
 use crate::serve::{LoopConfig, Sink};
 
-/// Runs the server (or `--check`) and says how it went: 0 after SIGINT/SIGTERM, 1 on a failure.
+/// Runs the server (or `--check`) and says how it went: 0 after SIGINT/SIGTERM, 1 on a failure,
+/// 2 a page's flag that cannot be served as given (bad usage, found before the run).
 pub fn run(config: Config) -> ExitCode {
     if config.check {
         return check::run(&config);
@@ -62,8 +63,10 @@ fn serve_all(config: Config) -> Result<(Summary, Output), Error> {
         log::warn!("{advice}");
     }
     let listener = listen::open(config.listen, config.backlog, somaxconn, false, true)?;
-    let out = Output::start(&config.output, PROG, pages(&config, 1), &Figures::default())
-        .map_err(Error::Page)?;
+    let out = Output::bind(&config.output, pages(&config, 1))
+        .map_err(Error::Page)?
+        .start(PROG, &Figures::default())
+        .map_err(Error::PageStart)?;
     let lc = LoopConfig {
         fd_soft: grant.soft,
         fd_hard: grant.hard,

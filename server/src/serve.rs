@@ -42,10 +42,11 @@ use c10m_report::counts::ErrnoCounts;
 use c10m_report::fmt;
 use c10m_report::rss::RssTrack;
 use c10m_report::tick::Ticker;
+use c10m_sys::errno::{self, OnAcceptError};
 use c10m_sys::shm::Board;
-use c10m_sys::{errno, signal, socket};
+use c10m_sys::{signal, socket};
 
-use crate::accept::{self, AcceptGate, OnError};
+use crate::accept::{self, AcceptGate};
 use crate::echo::{slot_bytes, Conns};
 use crate::error::Error;
 use crate::listen::Listener;
@@ -347,8 +348,8 @@ impl Server<'_> {
                 Err(e) => {
                     self.count_accept_error(&e);
                     match self.gate.failed(errno::errno_of(&e), Instant::now()) {
-                        OnError::Skip => accept::took_one(&mut queued),
-                        OnError::Pause => return,
+                        OnAcceptError::Skip => accept::took_one(&mut queued),
+                        OnAcceptError::Pause => return,
                     }
                 }
             }

@@ -125,7 +125,7 @@ pub(crate) fn run(
     wait_ready(&mut sup, &mut worker)?;
     let out = output
         .start(PROG, &Figures::default())
-        .map_err(Error::Page)?;
+        .map_err(Error::PageStart)?;
     if config.reuseport {
         shared.borrow_mut().take();
     }

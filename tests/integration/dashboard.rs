@@ -5,8 +5,10 @@
 //! chromium-driver and selenium). Their screenshots are kept in
 //! target/test-artifacts/dashboard/ for a person to look at.
 
+use std::fs::Permissions;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -121,7 +123,7 @@ fn a_browser_follows_a_demo_on_both_dashboards_and_opens_the_report_offline() {
         .expect("a start line");
     let room = u(&start, "max_conns");
     let server_url = dashboard_url(&server.stderr_text()).expect("the server names its page");
-    let dir = tempdir();
+    let dir = tempdir("demo");
     let report = dir.join("client.html");
     let report_arg = report.to_string_lossy().to_string();
     let n = room.to_string();
@@ -233,9 +235,11 @@ fn a_browser_follows_a_demo_on_both_dashboards_and_opens_the_report_offline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A fresh folder under the system's temporary one (the test removes it when it passes).
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("c10m-dashboard-test-{}", std::process::id()));
+/// A fresh folder under the system's temporary one, for test `tag` (the test removes it when it
+/// passes).
+fn tempdir(tag: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("c10m-dashboard-test-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -354,6 +358,107 @@ fn a_page_that_cannot_be_served_is_bad_usage_before_any_connection() {
     assert_eq!(run.code(), Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("--report"), "{}", run.stderr);
     drop(taken);
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_bad_usage_before_any_connection() {
+    let _g = util::shared();
+    let dir = tempdir("read-only");
+    std::fs::set_permissions(&dir, Permissions::from_mode(0o555)).unwrap();
+    // Nobody makes a file in sysfs; a folder's mode binds everyone but root.
+    let mut folders = vec![PathBuf::from("/sys")];
+    if std::fs::File::create(dir.join("r.html")).is_err() {
+        folders.push(dir.clone());
+    }
+    let server = ServerGuard::start(&[]);
+    for folder in &folders {
+        let report = folder.join("r.html").to_string_lossy().to_string();
+        let c = client(&server, &["-n", "100", "--report", &report]);
+        let run = c.wait(Duration::from_secs(10));
+        assert_eq!(run.code(), Some(2), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("--report") && run.stderr.contains("cannot write it"),
+            "{}",
+            run.stderr
+        );
+        let run = util::run(
+            "c10m-server",
+            &["--listen", "127.0.0.1:0", "--report", &report],
+            Duration::from_secs(10),
+        );
+        assert_eq!(run.code(), Some(2), "{}", run.stderr);
+        assert!(!run.stdout.contains("listening on"), "{}", run.stdout);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let accepted = server.last_tick().map_or(0, |t| u(&t, "connections"));
+    let summary = server.terminate();
+    assert_eq!(accepted, 0);
+    let last = json_lines(&summary.stdout).pop().expect("a summary");
+    assert_eq!(u(&last, "accepted"), 0, "{}", summary.stdout);
+    std::fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `c10m-server --nofile 16 ARGS` started with descriptors 3 to 2+`taken` already open (on
+/// /dev/null), so that it runs out of descriptors at a chosen point of its start; killed after
+/// 5 s if it gets past it.
+fn server_with_fds_taken(taken: u32, args: &[&str]) -> util::Run {
+    let opens: String = (3..3 + taken)
+        .map(|fd| format!(" {fd}</dev/null"))
+        .collect();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec{opens}; exec timeout -s KILL 5 \"$0\" --nofile 16 \"$@\""
+        ))
+        .arg(util::bin("c10m-server"))
+        .args(args)
+        .output()
+        .expect("bash runs");
+    util::Run {
+        name: "c10m-server".into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The first run of `args` that fails where the page's thread starts, taking descriptors away
+/// one at a time from the most a start can go without.
+fn start_failure(args: &[&str]) -> util::Run {
+    (0..14)
+        .rev()
+        .map(|taken| server_with_fds_taken(taken, args))
+        .find(|run| run.stderr.contains("cannot start the page's thread"))
+        .unwrap_or_else(|| {
+            panic!("no number of descriptors taken made {args:?} fail to start a page")
+        })
+}
+
+#[test]
+fn a_page_that_cannot_start_is_a_run_time_failure_not_bad_usage() {
+    let _g = util::shared();
+    let run = start_failure(&["--listen", "127.0.0.1:0", "--dashboard", "127.0.0.1:0"]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--dashboard: cannot start"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("cannot listen"), "{}", run.stderr);
+    // --report alone has no address to name.
+    let dir = tempdir("start");
+    let report = dir.join("r.html").to_string_lossy().to_string();
+    let run = start_failure(&["--listen", "127.0.0.1:0", "--report", &report]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--report: cannot start"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("0.0.0.0"), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The report's inline data: `window.C10M_REPORT = {"state": ..., "series": ...};`.

@@ -6,7 +6,7 @@
 use c10m_kernel::memory;
 use c10m_limits::live::{self, Usage};
 use c10m_limits::{ClientAsk, Facts};
-use c10m_report::dashboard::slab::SlabBaseline;
+use c10m_report::dashboard::slab::{self, SlabBaseline};
 use c10m_report::dashboard::{
     failure_rows, nearest, Figure, Memory, Panels, Series, Spread, Watch, SPREAD_MAX,
 };
@@ -228,16 +228,16 @@ impl Watch<Figures> for ClientWatch {
         }
         Panels {
             headline: vec![
-                figure("established", "established", st.established),
-                figure(
+                Figure::count("established", "established", st.established),
+                Figure::count(
                     "requested",
                     "asked for",
                     st.requested.max(self.ask.connections),
                 ),
-                figure("open", "open", st.open),
-                figure("in_flight", "in flight", st.connecting),
-                figure("failed", "failed", st.failed.total()),
-                figure("processes", "processes", self.processes),
+                Figure::count("open", "open", st.open),
+                Figure::count("in_flight", "in flight", st.connecting),
+                Figure::count("failed", "failed", st.failed.total()),
+                Figure::count("processes", "processes", self.processes),
             ],
             nearest: near.map(|n| n.0),
             limits: gauges,
@@ -247,17 +247,7 @@ impl Watch<Figures> for ClientWatch {
                              process) over the connections open, as its summary counts"
                     .into(),
                 kernel_bytes_per_conn: kernel,
-                kernel_basis: if self.ask.loopback {
-                    "growth of the kernel's slab (meminfo Slab) since start over the connections \
-                     open; on loopback both ends' sockets are here, so this is per pair, as make \
-                     bench counts. The slab is the machine's: other programs move it too, so it \
-                     reads true from tens of thousands of connections"
-                        .into()
-                } else {
-                    "growth of the kernel's slab (meminfo Slab) since start over the connections \
-                     open"
-                        .into()
-                },
+                kernel_basis: slab::basis("open", self.ask.loopback),
                 by_cache: self.slab.by_cache(st.open),
                 slabinfo_readable: self.slab.readable(),
             },
@@ -270,14 +260,6 @@ impl Watch<Figures> for ClientWatch {
                 each: each.to_vec(),
             }),
         }
-    }
-}
-
-fn figure(key: &str, label: &str, v: u64) -> Figure {
-    Figure {
-        key: key.into(),
-        label: label.into(),
-        value: v as f64,
     }
 }
 

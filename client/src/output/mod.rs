@@ -93,6 +93,10 @@ impl pipeline::Line for Line<'_> {
         })
     }
 
+    fn is_last(&self) -> bool {
+        matches!(self, Line::Summary(_) | Line::RequestsSummary(_))
+    }
+
     fn figures(&self) -> Option<&Figures> {
         match *self {
             Line::Tick { figures, .. } | Line::RequestsTick { figures, .. } => Some(figures),

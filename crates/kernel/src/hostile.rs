@@ -29,7 +29,8 @@ fn every_parser(text: &str) {
     sockstat::parse_sockstat(text);
     memory::parse_meminfo(text);
     memory::slab_bytes_by_cache(text, 4096);
-    netstat::parse_netstat(text);
+    netstat::counters(text).count();
+    netstat::pick(text, "TcpExt", ["ListenOverflows"]);
     conntrack::parse_conntrack_stat(text);
     cpu::parse_busy_ticks(text);
     cpu::parse_cpu_count(text);

@@ -4,6 +4,7 @@
 //! - [`metrics`]: `--metrics`: the Prometheus text format, served from a thread of its own.
 //! - [`dashboard`]: `--dashboard` and `--report`: the run as a web page, live and as one file.
 //! - [`http`]: the small, bounded HTTP server both pages are served by.
+//! - [`page_error`]: why a page cannot be served: bad usage, or a failure at start.
 //! - [`histogram`]: a fixed, mergeable latency histogram.
 //! - [`counts`]: failures counted by kind in a fixed array.
 //! - [`rss`]: user-space bytes per connection from RSS growth.
@@ -17,5 +18,6 @@ pub mod histogram;
 pub mod http;
 pub mod metrics;
 pub mod output;
+pub mod page_error;
 pub mod rss;
 pub mod tick;

@@ -80,6 +80,27 @@ pub fn meaning(errno: i32) -> &'static str {
     }
 }
 
+/// What an `accept()` error means for a loop that accepts (EINTR aside: that call is retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnAcceptError {
+    /// About one peer (ECONNABORTED: it reset before it was taken; EPERM: a firewall refused it;
+    /// EPROTO): that connection has left the queue and the next one may be fine, so take it now.
+    Skip,
+    /// About this process or the machine (EMFILE, ENFILE, ENOBUFS, ENOMEM, anything else): the
+    /// connection stays queued and the listener stays readable, so accepting again at once
+    /// would spin, and waiting for the next readiness (edge-triggered) might wait forever. Pause
+    /// accepting, and retry after a while.
+    Pause,
+}
+
+/// The rule both event loops that accept (the server's, the pages') follow.
+pub fn on_accept_error(errno: i32) -> OnAcceptError {
+    match errno {
+        libc::ECONNABORTED | libc::EPERM | libc::EPROTO => OnAcceptError::Skip,
+        _ => OnAcceptError::Pause,
+    }
+}
+
 /// The errno of an io::Error, or 0.
 pub fn errno_of(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
@@ -96,5 +117,15 @@ mod tests {
         assert_eq!(name(9999), "other");
         assert!(meaning(libc::EADDRNOTAVAIL).contains("ip_local_port_range"));
         assert!(meaning(libc::ENFILE).contains("fs.file-max"));
+    }
+
+    #[test]
+    fn an_accept_error_about_one_peer_is_skipped_and_any_other_pauses() {
+        for skip in [libc::ECONNABORTED, libc::EPERM, libc::EPROTO] {
+            assert_eq!(on_accept_error(skip), OnAcceptError::Skip, "{skip}");
+        }
+        for pause in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, 0] {
+            assert_eq!(on_accept_error(pause), OnAcceptError::Pause, "{pause}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use c10m_kernel::netstat;
 use c10m_kernel::probe::ProcFile;
 use c10m_limits::live::{self, ListenDrops, Usage};
 use c10m_limits::{Facts, ServerAsk};
-use c10m_report::dashboard::slab::SlabBaseline;
+use c10m_report::dashboard::slab::{self, SlabBaseline};
 use c10m_report::dashboard::{
     failure_rows, nearest, Figure, Memory, Panels, Series, Spread, Watch, SPREAD_MAX,
 };
@@ -103,7 +103,11 @@ impl ServerWatch {
 
     fn listen_drops(&mut self) -> Option<ListenDrops> {
         let text = self.netstat.as_mut()?.read().ok()?;
-        let [overflows, drops] = netstat::pick(&text, "TcpExt", ["ListenOverflows", "ListenDrops"]);
+        let [Some(overflows), Some(drops)] =
+            netstat::pick(&text, "TcpExt", ["ListenOverflows", "ListenDrops"])
+        else {
+            return None;
+        };
         let (o0, d0) = self.listen_before.unwrap_or((overflows, drops));
         self.listen_before = Some((overflows, drops));
         Some(ListenDrops {
@@ -187,12 +191,12 @@ impl Watch<Figures> for ServerWatch {
         }
         Panels {
             headline: vec![
-                figure("connections", "connections held", st.conns),
-                figure("peak", "peak", tick.peak.max(st.conns)),
-                figure("accepted", "accepted", st.accepted),
-                figure("closed", "closed", st.closed),
-                figure("fds_used", "descriptors in use", tick.fds_used),
-                figure("workers", "workers", tick.workers.unwrap_or(1)),
+                Figure::count("connections", "connections held", st.conns),
+                Figure::count("peak", "peak", tick.peak.max(st.conns)),
+                Figure::count("accepted", "accepted", st.accepted),
+                Figure::count("closed", "closed", st.closed),
+                Figure::count("fds_used", "descriptors in use", tick.fds_used),
+                Figure::count("workers", "workers", tick.workers.unwrap_or(1)),
             ],
             nearest: near.map(|n| n.0),
             limits: gauges,
@@ -222,27 +226,10 @@ impl ServerWatch {
                          (as its summary, at its peak)"
                 .into(),
             kernel_bytes_per_conn: self.slab.per_conn(mem.slab, conns),
-            kernel_basis: if self.ask.loopback {
-                "growth of the kernel's slab (meminfo Slab) since start over the connections \
-                 held; on loopback both ends' sockets are here, so this is per pair, as make \
-                 bench counts. The slab is the machine's: other programs move it too, so it reads \
-                 true from tens of thousands of connections"
-                    .into()
-            } else {
-                "growth of the kernel's slab (meminfo Slab) since start over the connections held"
-                    .into()
-            },
+            kernel_basis: slab::basis("held", self.ask.loopback),
             by_cache: self.slab.by_cache(conns),
             slabinfo_readable: self.slab.readable(),
         }
-    }
-}
-
-fn figure(key: &str, label: &str, v: u64) -> Figure {
-    Figure {
-        key: key.into(),
-        label: label.into(),
-        value: v as f64,
     }
 }
 

@@ -35,14 +35,15 @@ mod serve;
 pub mod slab;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::http;
-use crate::metrics::{BindError, Latest};
+use crate::metrics::Latest;
+use crate::page_error::{BindError, Page, StartError};
 
 /// One chart line: what it is called, which chart it is on, in what unit.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -74,6 +75,17 @@ pub struct Figure {
     pub key: String,
     pub label: String,
     pub value: f64,
+}
+
+impl Figure {
+    /// A count (connections, workers, ...) as a figure.
+    pub fn count(key: &str, label: &str, n: u64) -> Figure {
+        Figure {
+            key: key.into(),
+            label: label.into(),
+            value: n as f64,
+        }
+    }
 }
 
 /// One limit `--check` computes, as a live gauge of what is used against it.
@@ -196,12 +208,20 @@ pub struct Bound<F> {
 /// The running dashboard: an output format ([`crate::output::dashboard`]).
 pub struct Dashboard<F> {
     pub(crate) latest: Latest<F>,
-    pub(crate) records: mpsc::SyncSender<String>,
+    pub(crate) records: mpsc::SyncSender<Record>,
     /// The thread's word that it took the first sample, and that the summary is shown and the
     /// report written.
     pub(crate) done: std::sync::Mutex<mpsc::Receiver<Done>>,
     pub(crate) server: http::Server,
     pub addr: Option<SocketAddr>,
+}
+
+/// A line that is not live, on its way to the page.
+pub(crate) struct Record {
+    /// As `--json` prints it.
+    pub(crate) json: String,
+    /// The run's last line ([`crate::output::Line::is_last`]).
+    pub(crate) last: bool,
 }
 
 /// What the thread tells the line that waits for it.
@@ -229,9 +249,11 @@ impl<F: Clone + Send + 'static> Bound<F> {
         mut watch: BoxedWatch<F>,
     ) -> Result<Bound<F>, BindError> {
         let listener = match addr {
-            Some(a) => {
-                Some(http::Bound::bind(a).map_err(|e| BindError::new("--dashboard", a, &e))?)
-            }
+            Some(addr) => Some(http::Bound::bind(addr).map_err(|error| BindError::Listen {
+                page: Page::Dashboard,
+                addr,
+                error,
+            })?),
             None => None,
         };
         if let Some(path) = &report {
@@ -254,7 +276,7 @@ impl<F: Clone + Send + 'static> Bound<F> {
     /// Starts the thread; when this returns it has sampled `initial` (the figures before the
     /// first tick) again and again and the page was fetched, so the thread's memory is taken
     /// before the binaries' baseline.
-    pub fn start(self, prog: &'static str, initial: &F) -> Result<Dashboard<F>, BindError> {
+    pub fn start(self, prog: &'static str, initial: &F) -> Result<Dashboard<F>, StartError> {
         let addr = self.addr();
         let (records_tx, records_rx) = mpsc::sync_channel(RECORDS_MAX);
         let (done_tx, done_rx) = mpsc::sync_channel(2);
@@ -269,11 +291,13 @@ impl<F: Clone + Send + 'static> Bound<F> {
             report: self.report,
             epoch: self.epoch,
         });
-        let failed = |e: std::io::Error| {
-            BindError::new("--dashboard", addr.unwrap_or(([0, 0, 0, 0], 0).into()), &e)
+        let page = if addr.is_some() {
+            Page::Dashboard
+        } else {
+            Page::Report
         };
-        let server =
-            http::serve(self.listener, "dashboard", self.clients, handler).map_err(failed)?;
+        let server = http::serve(self.listener, "dashboard", self.clients, handler)
+            .map_err(|error| StartError { page, error })?;
         let dashboard = Dashboard {
             latest,
             records: records_tx,
@@ -287,15 +311,29 @@ impl<F: Clone + Send + 'static> Bound<F> {
 }
 
 /// `--report FILE`: a folder that exists and a file that can be written, said before the run.
-fn check_writable(path: &std::path::Path) -> Result<(), BindError> {
+/// The proof is the file the report is written to first ([`part_path`]), created and removed.
+fn check_writable(path: &Path) -> Result<(), BindError> {
+    let refused = |reason: String| BindError::Report {
+        path: path.to_path_buf(),
+        reason,
+    };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     if dir.is_some_and(|d| !d.is_dir()) {
-        return Err(BindError::report(path, "its folder does not exist"));
+        return Err(refused("its folder does not exist".into()));
     }
     if path.is_dir() {
-        return Err(BindError::report(path, "it is a folder"));
+        return Err(refused("it is a folder".into()));
     }
+    let part = part_path(path);
+    std::fs::File::create(&part).map_err(|e| refused(format!("{}: {e}", part.display())))?;
+    let _ = std::fs::remove_file(&part);
     Ok(())
+}
+
+/// Where the report is written before it is renamed to `path`, so that a run cut short never
+/// leaves half a report under its name: `FILE.html.part`.
+fn part_path(path: &Path) -> PathBuf {
+    path.with_extension("html.part")
 }
 
 #[cfg(test)]
@@ -326,6 +364,27 @@ mod tests {
         ];
         assert_eq!(nearest(&g).unwrap().key, "c");
         assert!(nearest(&g[1..2]).is_none());
+    }
+
+    #[test]
+    fn a_report_is_proved_writable_and_nothing_is_left_behind() {
+        let dir = std::env::temp_dir().join(format!("c10m-report-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("r.html");
+        check_writable(&file).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        let refused = |p: &Path| match check_writable(p) {
+            Err(BindError::Report { reason, .. }) => reason,
+            other => panic!("{p:?}: {other:?}"),
+        };
+        assert_eq!(
+            refused(&dir.join("none/r.html")),
+            "its folder does not exist"
+        );
+        assert_eq!(refused(&dir), "it is a folder");
+        // sysfs makes no file, whoever asks (root included).
+        assert!(refused(Path::new("/sys/r.html")).starts_with("/sys/r.html.part: "));
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     #[test]

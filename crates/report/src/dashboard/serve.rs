@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::history::History;
-use super::{page, BoxedWatch, Done, RECORDS_MAX};
+use super::{page, part_path, BoxedWatch, Done, Record, RECORDS_MAX};
 use crate::http::{touched, Answer, Body, Handler};
 use crate::metrics::Latest;
 
@@ -36,7 +36,7 @@ pub(super) struct Setup<F> {
     pub prog: &'static str,
     pub watch: BoxedWatch<F>,
     pub latest: Latest<F>,
-    pub records: mpsc::Receiver<String>,
+    pub records: mpsc::Receiver<Record>,
     pub done: mpsc::SyncSender<Done>,
     pub report: Option<PathBuf>,
     pub epoch: Instant,
@@ -72,18 +72,18 @@ impl<F: Clone + Send + 'static> Board<F> {
         }
     }
 
-    /// New records and figures: kept, sampled, rendered; the summary ends the run.
+    /// New records and figures: kept, sampled, rendered; the last record ends the run.
     fn step(&mut self) {
         let mut changed = false;
         let mut summary = false;
         while let Ok(r) = self.s.records.try_recv() {
-            summary |= r.starts_with(r#"{"type":"summary""#);
+            summary |= r.last;
             if self.records.len() < RECORDS_MAX {
-                self.records.push(r);
-            } else if summary {
+                self.records.push(r.json);
+            } else if r.last {
                 // The summary always has a place: it takes the last one.
                 if let Some(last) = self.records.last_mut() {
-                    *last = r;
+                    *last = r.json;
                 }
             }
             changed = true;
@@ -190,7 +190,7 @@ impl<F: Clone + Send + 'static> Board<F> {
     }
 
     fn write_report(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("html.part");
+        let tmp = part_path(path);
         {
             let file = std::fs::File::create(&tmp)?;
             let mut w = std::io::BufWriter::new(file);
@@ -394,5 +394,52 @@ mod tests {
         assert_eq!(Cursor::unpack(c.pack()), c);
         assert_eq!(series_query("/api/series?gen=2&from=40"), (Some(2), 40));
         assert_eq!(series_query("/api/series"), (None, 0));
+    }
+
+    use crate::dashboard::{Panels, Series, Watch};
+
+    struct NoSeries;
+
+    impl Watch<u64> for NoSeries {
+        fn series(&self) -> &'static [Series] {
+            &[]
+        }
+
+        fn begin(&mut self) {}
+
+        fn sample(&mut self, _: &u64, _: Option<(&u64, f64)>, _: &mut [f64]) -> Panels {
+            Panels::default()
+        }
+    }
+
+    #[test]
+    fn the_last_record_ends_the_run_and_takes_a_place_in_a_full_list() {
+        let (tx, rx) = mpsc::sync_channel(RECORDS_MAX + 1);
+        let (done_tx, done_rx) = mpsc::sync_channel(2);
+        let mut board = Board::new(Setup {
+            prog: "test",
+            watch: Box::new(NoSeries),
+            latest: Latest::new(),
+            records: rx,
+            done: done_tx,
+            report: None,
+            epoch: Instant::now(),
+        });
+        for k in 0..RECORDS_MAX {
+            let json = format!(r#"{{"type":"summary","k":{k}}}"#);
+            tx.send(Record { json, last: false }).unwrap();
+        }
+        board.step();
+        assert!(
+            !board.ended,
+            "a record is the last because its line says so, not its text"
+        );
+        let json = r#"{"type":"end"}"#.to_string();
+        tx.send(Record { json, last: true }).unwrap();
+        board.step();
+        assert!(board.ended);
+        assert_eq!(done_rx.try_recv(), Ok(Done::Summary));
+        assert_eq!(board.records.len(), RECORDS_MAX);
+        assert_eq!(board.records.last().unwrap(), r#"{"type":"end"}"#);
     }
 }

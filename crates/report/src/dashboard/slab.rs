@@ -27,6 +27,22 @@ const MOVED: i64 = 8 << 20;
 /// The caches listed.
 const LISTED: usize = 10;
 
+/// How the kernel bytes per connection were computed, in words for the page: over the
+/// connections `counted` (`open`, `held`); `loopback`: both ends' sockets are on this machine.
+pub fn basis(counted: &str, loopback: bool) -> String {
+    let growth = format!(
+        "growth of the kernel's slab (meminfo Slab) since start over the connections {counted}"
+    );
+    if !loopback {
+        return growth;
+    }
+    format!(
+        "{growth}; on loopback both ends' sockets are here, so this is per pair, as make bench \
+         counts. The slab is the machine's: other programs move it too, so it reads true from \
+         tens of thousands of connections"
+    )
+}
+
 /// What one slab cache costs per connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CacheCost {
@@ -144,5 +160,19 @@ mod tests {
         assert_eq!(b.per_conn(5000, 0), None);
         assert_eq!(b.per_conn(500, 4), None);
         assert!(b.by_cache(10).is_empty());
+    }
+
+    #[test]
+    fn the_basis_names_what_is_counted_and_loopback_pairs() {
+        assert_eq!(
+            basis("held", false),
+            "growth of the kernel's slab (meminfo Slab) since start over the connections held"
+        );
+        let pairs = basis("open", true);
+        assert!(pairs.contains("connections open; on loopback"), "{pairs}");
+        assert!(
+            pairs.ends_with("tens of thousands of connections"),
+            "{pairs}"
+        );
     }
 }

@@ -16,12 +16,15 @@
 //!   connecting (or of its last answer, with keep-alive), or that does not read its answer within
 //!   it, is closed.
 //! - **Read-only**: `GET` and `HEAD` only (`405` otherwise); no request changes anything.
+//! - **Accepting never stops for good**: a failed `accept()` skips one connection or pauses
+//!   accepting for a moment; it neither ends the loop nor spins it (`accept`).
 //!
 //! What a path answers is the [`Handler`]'s business, and so is its own work on this thread
 //! ([`Handler::due`]: the dashboard samples there). A body is bytes written into the slot's
 //! buffer, a `'static` page, or a stream continued piece by piece ([`Body::Stream`], sent
 //! chunked): no answer, however long, needs more than the slot's buffer.
 
+mod accept;
 mod wire;
 
 use std::io::{self, Read, Write};
@@ -33,7 +36,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use wire::{hex7, parse, reason, write_head, Request, BUSY, HEAD_ROOM};
+use wire::{hex7, parse, reason, write_head, Request, HEAD_ROOM};
 
 /// How long a client has to send a request head, or to read an answer.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -187,6 +190,7 @@ pub fn serve<H: Handler>(
     let mut core = Core {
         poll,
         listener,
+        accept_retry: None,
         slots,
         handler,
         stop: Arc::clone(&stop),
@@ -240,6 +244,8 @@ enum NoRequest {
 struct Core<H> {
     poll: Poll,
     listener: Option<TcpListener>,
+    /// While accepting is paused: when it is tried again.
+    accept_retry: Option<Instant>,
     slots: Vec<Slot>,
     handler: H,
     stop: Arc<AtomicBool>,
@@ -255,6 +261,7 @@ impl<H: Handler> Core<H> {
                 .iter()
                 .filter(|s| s.stream.is_some())
                 .map(|s| s.deadline)
+                .chain(self.accept_retry)
                 .fold(self.handler.due(now), Instant::min);
             let timeout = wake.saturating_duration_since(now);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
@@ -276,63 +283,11 @@ impl<H: Handler> Core<H> {
                     self.close(i);
                 }
             }
-        }
-    }
-
-    fn accept(&mut self) {
-        loop {
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((mut stream, _)) => {
-                    let Some(i) = self.free_slot() else {
-                        // Every slot is answering: say so and let go at once.
-                        let _ = stream.write(BUSY);
-                        continue;
-                    };
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, Token(i), interest)
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    let s = &mut self.slots[i];
-                    s.stream = Some(stream);
-                    s.head.clear();
-                    s.reset_answer();
-                    s.closing = false;
-                    s.deadline = Instant::now() + TIMEOUT;
-                    self.serve(i);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Out of descriptors, or reset before it was taken: the next readiness retries.
-                Err(_) => return,
+            if self.accept_retry.is_some_and(|t| t <= now) {
+                self.accept_retry = None;
+                self.accept();
             }
         }
-    }
-
-    /// A slot without a connection, or else the one whose connection has waited longest
-    /// without a whole request and has nothing left to send (closed for the newcomer).
-    fn free_slot(&mut self) -> Option<usize> {
-        if let Some(i) = self.slots.iter().position(|s| s.stream.is_none()) {
-            return Some(i);
-        }
-        let idle = |s: &Slot| {
-            s.sent >= s.out.len() && s.page_sent >= s.page.len() && s.stream_cursor.is_none()
-        };
-        let (i, _) = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| idle(s))
-            .min_by_key(|(_, s)| s.deadline)?;
-        self.close(i);
-        Some(i)
     }
 
     fn close(&mut self, i: usize) {
@@ -604,5 +559,60 @@ mod tests {
         let busy = get(a, "GET /x HTTP/1.0\r\n\r\n");
         assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
         drop((idle, slow));
+    }
+
+    /// Set in the process [`at_the_fd_limit_a_queued_client_is_served_once_descriptors_free`]
+    /// runs itself in.
+    const AT_LIMIT_CHILD: &str = "C10M_HTTP_TEST_AT_FD_LIMIT";
+
+    /// A client that connects while the process has no descriptor left is accepted once some are
+    /// free again, though no other connection comes to make the listener readable again. It
+    /// lowers RLIMIT_NOFILE and takes every descriptor, so it runs in a process of its own: this
+    /// test binary again, running this test alone.
+    #[test]
+    fn at_the_fd_limit_a_queued_client_is_served_once_descriptors_free() {
+        if std::env::var_os(AT_LIMIT_CHILD).is_some() {
+            return at_the_fd_limit_alone();
+        }
+        let name = "http::tests::at_the_fd_limit_a_queued_client_is_served_once_descriptors_free";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(AT_LIMIT_CHILD, "1")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains("1 passed"), "{said}");
+    }
+
+    fn at_the_fd_limit_alone() {
+        let b = Bound::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let server = serve(Some(b), "test-http", 2, Echo).unwrap();
+        let a = server.addr.unwrap();
+        let (_, hard) = c10m_sys::nofile::get().unwrap();
+        c10m_sys::nofile::set(256.min(hard), hard).unwrap();
+        let mut held = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            held.push(f);
+        }
+        assert!(held.len() > 8, "{} descriptors were free", held.len());
+        held.pop();
+        // The last descriptor: the server's accept() meets EMFILE.
+        let mut client = std::net::TcpStream::connect(a).unwrap();
+        client.write_all(b"GET /x HTTP/1.0\r\n\r\n").unwrap();
+        std::thread::sleep(accept::ACCEPT_BACKOFF * 3);
+        held.truncate(held.len() - 8);
+        client
+            .set_read_timeout(Some(accept::ACCEPT_BACKOFF * 30))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = client.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.ends_with("\r\n\r\n/x"), "{answer:?}");
+        drop((held, server));
     }
 }

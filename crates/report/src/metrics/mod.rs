@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 pub use exposition::{Snapshot, CONTENT_TYPE};
 
 use crate::http::{self, Answer, Handler};
+use crate::page_error::{Page, StartError};
 
 /// The loop's latest figures, copied in by the loop and out by a page's thread, with when they
 /// came and how many came before.
@@ -84,60 +85,6 @@ impl<T: Clone> Latest<T> {
     }
 }
 
-/// Why a page could not start: its address, or the report's file.
-#[derive(Debug)]
-pub struct BindError {
-    /// The flag: `--metrics`, `--dashboard`, `--report`.
-    pub flag: &'static str,
-    /// What the flag was given.
-    pub what: String,
-    pub reason: String,
-}
-
-impl BindError {
-    pub fn new(flag: &'static str, addr: SocketAddr, e: &std::io::Error) -> BindError {
-        let reason = match e.kind() {
-            std::io::ErrorKind::AddrInUse => "the port is in use".to_string(),
-            std::io::ErrorKind::AddrNotAvailable => {
-                "the address is not one of this machine's".to_string()
-            }
-            _ => e.to_string(),
-        };
-        BindError {
-            flag,
-            what: addr.to_string(),
-            reason,
-        }
-    }
-
-    pub fn report(path: &std::path::Path, reason: &str) -> BindError {
-        BindError {
-            flag: "--report",
-            what: path.display().to_string(),
-            reason: reason.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for BindError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.flag == "--report" {
-            return write!(
-                f,
-                "--report {}: cannot write it: {}; name a file in a folder that exists",
-                self.what, self.reason
-            );
-        }
-        write!(
-            f,
-            "{} {}: cannot listen: {}; pick a free IP:PORT of this machine (127.0.0.1:0 picks a free port)",
-            self.flag, self.what, self.reason
-        )
-    }
-}
-
-impl std::error::Error for BindError {}
-
 /// `GET /metrics`: the latest figures rendered; anything else 404.
 struct Scrape<T> {
     latest: Latest<T>,
@@ -177,14 +124,17 @@ impl MetricsServer {
         clients: usize,
         latest: &Latest<T>,
         render: fn(&T) -> Snapshot,
-    ) -> Result<MetricsServer, BindError> {
+    ) -> Result<MetricsServer, StartError> {
         let addr = bound.addr;
         let scrape = Scrape {
             latest: latest.clone(),
             render,
         };
-        let server = http::serve(Some(bound), "metrics", clients, scrape)
-            .map_err(|e| BindError::new("--metrics", addr, &e))?;
+        let server =
+            http::serve(Some(bound), "metrics", clients, scrape).map_err(|error| StartError {
+                page: Page::Metrics,
+                error,
+            })?;
         Ok(MetricsServer {
             _server: server,
             addr,

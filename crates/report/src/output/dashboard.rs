@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Format, Line};
-use crate::dashboard::{Dashboard, Done, FIRST_WAIT, REPORT_WAIT};
+use crate::dashboard::{Dashboard, Done, Record, FIRST_WAIT, REPORT_WAIT};
 use crate::metrics::warm_up;
 
 impl<F: Clone + Send + 'static> Format<F> for Dashboard<F> {
@@ -21,16 +21,16 @@ impl<F: Clone + Send + 'static> Format<F> for Dashboard<F> {
             return;
         }
         let json = line.json();
-        if json.starts_with(r#"{"type":"summary""#) {
-            // The last line: it waits for room in the queue, then for the page and the report.
+        if line.is_last() {
+            // It waits for room in the queue, then for the page and the report.
             self.server.wake();
-            if self.records.send(json).is_ok() {
+            if self.records.send(Record { json, last: true }).is_ok() {
                 self.server.wake();
                 self.wait_for(Done::Summary, REPORT_WAIT);
             }
             return;
         }
-        if self.records.try_send(json).is_err() {
+        if self.records.try_send(Record { json, last: false }).is_err() {
             log::debug!("dashboard: its record queue is full; a record is left out of the page");
             return;
         }

@@ -3,7 +3,8 @@
 //! A binary's loops fill plain records (serde structs: a tick, a summary, ...) and hand each to
 //! [`Output::emit`] wrapped in the binary's own [`Line`], which says what the record is called,
 //! whether it is live (ticks, milestones: `--quiet` drops them), how it reads as JSON and as text
-//! for people, and which [`Line::figures`] a live format keeps. Every format is one module behind
+//! for people, which [`Line::figures`] a live format keeps, and whether it is the run's last
+//! ([`Line::is_last`]: the summary, which the dashboard waits on). Every format is one module behind
 //! the one [`Format`] trait, built from the same flags ([`OutputArgs`]) in both binaries:
 //!
 //! - [`text`]: lines for people, on stdout (first lines, summaries) or stderr (live lines);
@@ -17,9 +18,10 @@
 //!
 //! # Bound first, started after
 //! The pages listen in [`Output::bind`], which a binary calls before it forks or connects, so a
-//! port in use or an address of another machine is an error (exit 2) before any connection
-//! opens; their threads start in [`Bound::start`], after any fork, so they live in the
-//! supervising process alone.
+//! port in use, an address of another machine or a report that cannot be written is a
+//! [`BindError`] (bad usage, exit 2) before any connection opens; their threads start in
+//! [`Bound::start`], after any fork, so they live in the supervising process alone (a failure
+//! there is a [`StartError`]: the machine's, exit 1).
 
 pub mod dashboard;
 pub mod json;
@@ -34,7 +36,8 @@ use std::sync::Arc;
 
 use crate::dashboard::BoxedWatch;
 use crate::http;
-use crate::metrics::{BindError, Snapshot};
+use crate::metrics::Snapshot;
+use crate::page_error::{BindError, Page, StartError};
 
 pub use record::{map_secs3, opt_secs3, secs3};
 
@@ -156,6 +159,12 @@ pub trait Line {
     fn figures(&self) -> Option<&Self::Figures> {
         None
     }
+
+    /// The run's last line (its summary): the dashboard marks the run ended, and writes
+    /// `--report`, before this line's `emit` returns.
+    fn is_last(&self) -> bool {
+        false
+    }
 }
 
 /// One output format.
@@ -197,7 +206,7 @@ impl<F: Clone + Send + 'static> Bound<F> {
     /// Starts the pages' threads, which show `initial` until the first tick and have rendered
     /// it (their memory taken before the run's) when this returns; `prog` names the binary in
     /// the notices that say where each page is.
-    pub fn start(self, prog: &'static str, initial: &F) -> Result<Output<F>, BindError> {
+    pub fn start(self, prog: &'static str, initial: &F) -> Result<Output<F>, StartError> {
         let mut formats: Vec<Box<dyn Format<F>>> = vec![Output::<F>::plain_format(&self.args)];
         if let Some(bound) = self.metrics {
             let clients = self.args.http_clients;
@@ -223,7 +232,11 @@ impl<F: Clone + Send + 'static> Output<F> {
     /// forks or opens a connection.
     pub fn bind(args: &OutputArgs, pages: Pages<F>) -> Result<Bound<F>, BindError> {
         let metrics = match args.metrics {
-            Some(a) => Some(http::Bound::bind(a).map_err(|e| BindError::new("--metrics", a, &e))?),
+            Some(addr) => Some(http::Bound::bind(addr).map_err(|error| BindError::Listen {
+                page: Page::Metrics,
+                addr,
+                error,
+            })?),
             None => None,
         };
         let dashboard = if args.dashboard.is_some() || args.report.is_some() {
@@ -242,16 +255,6 @@ impl<F: Clone + Send + 'static> Output<F> {
             metrics,
             dashboard,
         })
-    }
-
-    /// [`Output::bind`] and [`Bound::start`] at once: for a process that forks nothing.
-    pub fn start(
-        args: &OutputArgs,
-        prog: &'static str,
-        pages: Pages<F>,
-        initial: &F,
-    ) -> Result<Output<F>, BindError> {
-        Output::bind(args, pages)?.start(prog, initial)
     }
 
     fn plain_format(args: &OutputArgs) -> Box<dyn Format<F>> {

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 
 use super::{Format, Line};
 use crate::http;
-use crate::metrics::{warm_up, BindError, Latest, MetricsServer, Snapshot};
+use crate::metrics::{warm_up, Latest, MetricsServer, Snapshot};
+use crate::page_error::StartError;
 
 pub(crate) struct Prometheus<F> {
     latest: Latest<F>,
@@ -23,7 +24,7 @@ impl<F: Clone + Send + 'static> Prometheus<F> {
         clients: usize,
         page: fn(&F) -> Snapshot,
         initial: &F,
-    ) -> Result<Prometheus<F>, BindError> {
+    ) -> Result<Prometheus<F>, StartError> {
         let latest = Latest::new();
         latest.set(initial);
         let server = MetricsServer::start(bound, clients, &latest, page)?;

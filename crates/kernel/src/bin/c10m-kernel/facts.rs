@@ -151,13 +151,11 @@ fn tcp_texts(net: &Path, v6: bool) -> Result<Vec<String>, Failure> {
 fn netstat_sections(net: &Path) -> Result<BTreeMap<String, BTreeMap<String, u64>>, Failure> {
     let mut sections: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for file in ["netstat", "snmp"] {
-        for (key, v) in netstat::parse_netstat(&read(&net.join(file))?) {
-            if let Some((section, name)) = key.split_once('.') {
-                sections
-                    .entry(section.to_string())
-                    .or_default()
-                    .insert(name.to_string(), v);
-            }
+        for (section, name, v) in netstat::counters(&read(&net.join(file))?) {
+            sections
+                .entry(section.to_string())
+                .or_default()
+                .insert(name.to_string(), v);
         }
     }
     Ok(sections)

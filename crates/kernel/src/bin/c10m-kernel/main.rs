@@ -14,10 +14,15 @@ const PROG: &str = "c10m-kernel";
 
 fn main() -> ExitCode {
     c10m_cli::init_logging(PROG);
-    let request = match c10m_cli::config(PROG, cli::Cli::into_request) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    match c10m_cli::config(PROG, cli::Cli::into_request) {
+        Ok(request) => run(request),
+        Err(code) => code,
+    }
+}
+
+/// Reads every fact asked for and prints them as one JSON object: 0, or 1 when a fact cannot be
+/// read or stdout cannot be written.
+fn run(request: cli::Request) -> ExitCode {
     let mut out = Map::new();
     for named in request.facts {
         match facts::value(&named.fact, &request.net) {
