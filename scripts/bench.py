@@ -80,6 +80,9 @@ PAGE = os.environ.get("BENCH_PAGE", "")
 # BENCH_DASHBOARD=0: no --dashboard and --report on either binary (to time the binaries alone,
 # or binaries older than the pages).
 DASHBOARD = os.environ.get("BENCH_DASHBOARD", "1") != "0"
+# BENCH_SHOT=FILE.png: a screenshot of the server's dashboard 10 s into the hold (headless
+# chromium, scripts/browse.py), for the pages that show a run of this size.
+SHOT = os.environ.get("BENCH_SHOT")
 procs = []          # everything started, killed on any exit
 restore = []        # (path, old value) of global sysctls changed
 
@@ -196,7 +199,7 @@ def settle(timeout=90):
 def run_c10m(work):
     port = free_port()
     base_slab, base_caches, base_inuse = meminfo_slab(), slabinfo(), sockstat_inuse()
-    reader = None
+    reader, server_url = None, None
     if OTHER_SERVER:
         server = start(shlex.split(OTHER_SERVER.format(port=port)), "server", f"{work}/server.err")
         server_out = Lines(server, "server")
@@ -212,7 +215,8 @@ def run_c10m(work):
             raise SystemExit("c10m-server did not start: " + read(f"{work}/server.err")[-2000:])
         server_pid_for_rss, server_rss0 = None, 0
         if DASHBOARD:
-            reader = page_reader(dashboard_url(f"{work}/server.err", "the server's"))
+            server_url = dashboard_url(f"{work}/server.err", "the server's")
+            reader = page_reader(server_url)
     client = start(in_ns([f"{BIN}/c10m-client", "--target", f"{HOST}:{port}", "-n", str(N),
                           "--hold", str(HOLD)] + ping_args() + ["--json"]
                          + pages(f"{work}/report-client.html") + tun_args()),
@@ -245,6 +249,8 @@ def run_c10m(work):
         if ramp_cpu is None and est >= N:
             ramp_cpu = ramp_cpu_record(cpu_window, [server.pid], [client.pid])
             hold_window, hold_t0 = CpuWindow().start(), now
+            if server_url and SHOT:
+                shot(server_url)
         elif ramp_cpu is not None and hold_cpu is None and now - hold_t0 >= max(HOLD - 1.5, 0.5):
             # Stops short of the hold's end: the client's teardown must not count.
             hold_cpu = hold_window.stop()
@@ -331,6 +337,15 @@ def dashboard_url(stderr_path, whose, timeout=10.0):
             pass
         time.sleep(0.1)
     return None
+
+
+def shot(url):
+    """BENCH_SHOT: the server's page 10 s from now, as a PNG (a process of its own)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    cmd = ["python3", f"{here}/browse.py", url, "--shot", os.path.abspath(SHOT), "--after", "10",
+           "--timeout", "120"]
+    log(f"screenshot of the server's dashboard in 10 s: {SHOT}")
+    procs.append(subprocess.Popen(in_ns(cmd), stdout=subprocess.DEVNULL, start_new_session=True))
 
 
 def page_reader(url):
@@ -575,7 +590,7 @@ def main():
         summary["engine"] = ENGINE
         if NETNS:
             summary["ehash_entries"] = abs(int(NETNS.get("net.ipv4.tcp_ehash_entries")))
-        extra = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_HOLD", "BENCH_PING", "BENCH_MESSAGE_RATE", "BENCH_FLOOR", "BENCH_PAGE", "BENCH_DASHBOARD")
+        extra = "".join(f"{k}={os.environ[k]} " for k in ("BENCH_HOLD", "BENCH_PING", "BENCH_MESSAGE_RATE", "BENCH_FLOOR", "BENCH_PAGE", "BENCH_DASHBOARD", "BENCH_SHOT")
                         if os.environ.get(k))
         summary["command"] = f"BENCH_CONNS={N} {extra}make bench" + ("-tun" if TUN else "")
         summary["date"] = datetime.datetime.now().isoformat(timespec="seconds")
