@@ -46,13 +46,13 @@ import time
 import bench
 import plots
 from lab.netns import Netns, ehash_entries_for
-from procutil import Lines, fact, log, machine, meminfo_slab, tree_cpu, tree_rss
+from procutil import Lines, env_num, env_nums, fact, log, machine, meminfo_slab, tree_cpu, tree_rss
 
-SIZES = [int(n) for n in os.environ.get("BENCH_ECHO_SIZES", "19000,200000,1000000").split(",")]
-START = int(os.environ.get("BENCH_ECHO_START", "10000"))
-MAX = int(os.environ.get("BENCH_ECHO_MAX", "10240000"))
-STEP = float(os.environ.get("BENCH_ECHO_STEP", "5"))
-PAYLOAD = int(os.environ.get("BENCH_ECHO_PAYLOAD", "64"))
+SIZES = env_nums("BENCH_ECHO_SIZES", "19000,200000,1000000", low=1)
+START = env_num("BENCH_ECHO_START", 10000, low=1)
+MAX = env_num("BENCH_ECHO_MAX", 10240000, low=1)
+STEP = env_num("BENCH_ECHO_STEP", 5.0, float, low=1)
+PAYLOAD = env_num("BENCH_ECHO_PAYLOAD", 64, low=1)
 ONE_PROCESS = 19_500
 PER_FLOOR_PROCESS = 18_000
 TUN_ARGS = ["--engine", "tun", "--allow-remote", "--concurrency", "20000"]

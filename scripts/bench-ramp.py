@@ -30,9 +30,9 @@ os.environ.setdefault("BENCH_HOLD", "1")
 os.environ.setdefault("BENCH_PING", "30")
 os.environ.setdefault("BENCH_DASHBOARD", "0")
 import bench  # noqa: E402  (reads BENCH_* at import)
-from procutil import log, machine  # noqa: E402
+from procutil import env_num, log, machine  # noqa: E402
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = env_num("BENCH_ROUNDS", 3, low=1)
 OTHER_BIN = os.environ.get("BENCH_OTHER_BIN")
 
 

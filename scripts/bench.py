@@ -22,7 +22,9 @@ bench refuses an N that MemAvailable cannot hold at the measured cost per connec
 
 Environment:
   BENCH_CONNS=1000000  BENCH_HOLD=30  BENCH_PING=30  BENCH_FLOOR=1 (0 skips the floor)
-  BENCH_ENGINE=socket|tun  BENCH_MESSAGE_RATE=20000 (tun only)  C10M_BIN=target/release
+  BENCH_ENGINE=socket|tun  BENCH_MESSAGE_RATE=20000 (tun only; 0 pings every BENCH_PING s)
+  C10M_BIN=target/release  BENCH_DASHBOARD=1 (0: neither binary serves its page)
+  BENCH_PAGE=poll|browser  read the server's page during the run  BENCH_SHOT=OUT.png  its picture
   BENCH_SERVER='CMD {port}'  point the client at another server instead (e.g. the floor's srv)
   BENCH_OUT=bench/results  FLOOR_SRC=../shared/floor
   BENCH_EHASH=auto|0|BUCKETS  the TUN bench namespace's own established-hash table: auto sizes it
@@ -47,13 +49,13 @@ import time
 import plots
 from lab.netns import Netns, ehash_entries_for
 from procutil import (KERNEL, KERNEL_CACHES, CpuWindow, Lines, fact, log, machine, meminfo_slab, read,
-                      slabinfo, tree_cpu_s, tree_rss)
+                      slabinfo, tree_cpu_s, tree_rss, env_num)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("C10M_BIN", os.path.join(ROOT, "target", "release"))
 ENGINE = os.environ.get("BENCH_ENGINE", "socket")
 TUN = ENGINE == "tun"
-N = int(os.environ.get("BENCH_CONNS", "3000000" if TUN else "1000000"))
+N = env_num("BENCH_CONNS", 3_000_000 if TUN else 1_000_000, low=1)
 # The TUN bench's namespace, and the address its servers listen on.
 NETNS = None
 HOST = "198.18.0.1" if TUN else "127.0.0.1"
@@ -63,13 +65,14 @@ TUN_BYTES_PER_CONN = 5_100 + 24 + 16
 # The TUN bench pings at a total rate under what this machine echoes at millions of
 # connections (make bench-echo's knee, bench/reference/echo) and holds long enough for every
 # connection to be pinged once; the socket bench pings each connection every BENCH_PING s.
-MESSAGE_RATE = int(os.environ.get("BENCH_MESSAGE_RATE", "20000")) if TUN else None
-HOLD = float(os.environ.get("BENCH_HOLD", math.ceil(1.15 * N / MESSAGE_RATE) if TUN else "30"))
-PING = float(os.environ.get("BENCH_PING", "30"))
+# BENCH_MESSAGE_RATE=0: the TUN bench pings every BENCH_PING s, as the socket bench does.
+MESSAGE_RATE = env_num("BENCH_MESSAGE_RATE", 20_000, low=0) if TUN else None
+HOLD = env_num("BENCH_HOLD", math.ceil(1.15 * N / MESSAGE_RATE) if MESSAGE_RATE else 30.0, float, low=0)
+PING = env_num("BENCH_PING", 30.0, float, low=0.001)
 RUN_FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"
 OTHER_SERVER = os.environ.get("BENCH_SERVER")
-_EHASH = os.environ.get("BENCH_EHASH", "auto")
-EHASH = ehash_entries_for(N) if _EHASH == "auto" else int(_EHASH)
+EHASH = (ehash_entries_for(N) if os.environ.get("BENCH_EHASH", "auto") == "auto"
+         else env_num("BENCH_EHASH", 0, low=0))
 OUT = os.path.join(ROOT, os.environ.get("BENCH_OUT", "bench/results"))
 FLOOR_SRC = os.path.join(ROOT, os.environ.get("FLOOR_SRC", "../shared/floor"))
 # BENCH_PAGE: what reads the server's dashboard while the bench runs: `poll` (scripts/pagepoll.py,

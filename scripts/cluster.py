@@ -44,12 +44,12 @@ from lab.cleanup import teardown, track_process  # noqa: E402
 from lab.errors import LabError  # noqa: E402
 from lab.netns import Netns, netns_available  # noqa: E402
 from lab.run import Proc, sh, wait_for  # noqa: E402
-from procutil import fact, machine  # noqa: E402
+from procutil import env_num, fact, machine  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HOSTS = int(os.environ.get("CLUSTER_HOSTS", "8"))
-CONNS = int(os.environ.get("CLUSTER_CONNS", "200000"))
-HOLD = float(os.environ.get("CLUSTER_HOLD", "20"))
+HOSTS = env_num("CLUSTER_HOSTS", 8, low=1)
+CONNS = env_num("CLUSTER_CONNS", 200000, low=1)
+HOLD = env_num("CLUSTER_HOLD", 20.0, float, low=0)
 OUT = os.path.join(ROOT, os.environ.get("CLUSTER_OUT", "bench/results/cluster"))
 SERVER_IP = "198.18.0.1"
 PROM_PORT = 9090

@@ -59,6 +59,32 @@ def fact(name, **kw):
     return kernel(name, **kw)[name]
 
 
+def env_num(name, default, kind=int, low=None):
+    """The number in environment variable `name` (or `default`), as `kind`; anything else, or a
+    value under `low`, ends the script with a usage message and exit status 2."""
+    text = os.environ.get(name)
+    return default if not text else _number(name, text, kind, low)
+
+
+def env_nums(name, default, kind=int, low=None):
+    """A comma-separated list of numbers in `name` (or in the string `default`), each checked as
+    env_num checks one."""
+    return [_number(name, part.strip(), kind, low) for part in (os.environ.get(name) or default).split(",")]
+
+
+def _number(name, text, kind, low):
+    try:
+        value = kind(text.replace("_", ""))
+    except ValueError:
+        value = None
+    if value is None or value != value or (low is not None and value < low):
+        want = "an integer" if kind is int else "a number"
+        bound = f" of at least {low:,}" if low is not None else ""
+        log(f"{os.path.basename(sys.argv[0])}: {name}={text!r}: expected {want}{bound}")
+        sys.exit(2)
+    return value
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 

@@ -127,3 +127,33 @@ class KernelOnThisMachineTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class EnvNumTest(unittest.TestCase):
+    """A number from the environment, or a usage message and exit status 2, never a traceback."""
+
+    def test_default_when_unset_or_empty(self):
+        with mock.patch.dict(os.environ, {"X_N": ""}):
+            self.assertEqual(procutil.env_num("X_N", 7), 7)
+            self.assertEqual(procutil.env_num("X_UNSET_N", 7), 7)
+
+    def test_parses_underscores_and_floats(self):
+        with mock.patch.dict(os.environ, {"X_N": "1_000_000", "X_F": "2.5"}):
+            self.assertEqual(procutil.env_num("X_N", 0), 1_000_000)
+            self.assertEqual(procutil.env_num("X_F", 0.0, float), 2.5)
+
+    def test_bad_or_low_values_exit_2(self):
+        for value, low in (("abc", None), ("1.5", None), ("0", 1), ("nan", None), ("-1", 0)):
+            kind = float if value == "nan" else int
+            with mock.patch.dict(os.environ, {"X_N": value}), mock.patch("sys.stderr"):
+                with self.assertRaises(SystemExit) as e:
+                    procutil.env_num("X_N", 1, kind, low)
+                self.assertEqual(e.exception.code, 2, value)
+
+    def test_lists(self):
+        with mock.patch.dict(os.environ, {"X_L": "19000, 200000"}):
+            self.assertEqual(procutil.env_nums("X_L", "1"), [19000, 200000])
+        self.assertEqual(procutil.env_nums("X_UNSET_L", "1,2"), [1, 2])
+        with mock.patch.dict(os.environ, {"X_L": "1,,2"}), mock.patch("sys.stderr"):
+            with self.assertRaises(SystemExit):
+                procutil.env_nums("X_L", "1")

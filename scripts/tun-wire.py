@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from procutil import machine  # noqa: E402
+from procutil import env_num, machine  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
@@ -103,15 +103,22 @@ def ipv6(_conns, _loss):
     return (ns, ns), [ns], "[2001:2::1]:7000", {"namespace": ns.name}
 
 
+def usage(msg):
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv):
     mode = argv[1] if len(argv) == 2 else ""
     if mode not in ("two-hosts", "ipv6"):
-        sys.exit(__doc__)
-    conns = int(os.environ.get("TUN_CONNS", 100_000 if mode == "two-hosts" else 19_000))
-    loss = int(os.environ.get("TUN_LOSS", 2))
-    ping = os.environ.get("TUN_PING", "10")
+        usage(__doc__)
+    conns = env_num("TUN_CONNS", 100_000 if mode == "two-hosts" else 19_000, low=1)
+    loss = env_num("TUN_LOSS", 2, low=0)
+    ping = f"{env_num('TUN_PING', 10.0, float, low=0.001):g}"
+    if loss > 100:
+        usage(f"tun-wire: TUN_LOSS={loss} is over 100 (a percentage)")
     if conns > 100_000:
-        sys.exit("tun-wire: at most 100,000 connections (TUN_CONNS)")
+        usage("tun-wire: at most 100,000 connections (TUN_CONNS)")
     build = two_hosts if mode == "two-hosts" else ipv6
     (client_ns, server_ns), all_ns, target, setup = build(conns, loss)
     try:
