@@ -3,11 +3,13 @@
 //! # Draining readiness
 //! mio registers every socket edge-triggered (EPOLLET): the kernel reports a socket once when it
 //! *becomes* readable, not for as long as it stays readable. So each handler reads until the call
-//! returns `WouldBlock`; stopping early would leave data that no further event announces. Two
+//! returns `WouldBlock`; stopping early would leave data that no further event announces. Three
 //! exceptions. The listener takes exactly the connections the kernel says are queued, which
-//! empties the queue just the same ("Accepting exactly what is queued" below). And a connection
-//! that is still readable after [`crate::echo::READS_PER_EVENT`] reads goes on an `again` list
-//! served on the next turn of the loop, so one fast peer cannot starve the others.
+//! empties the queue just the same ("Accepting exactly what is queued" below). A connection
+//! whose read came back short stops there ([`crate::echo::Drain`]): the receive queue was empty
+//! when the read returned, and any segment that arrives later raises a new edge. And a
+//! connection that is still readable after [`crate::echo::READS_PER_EVENT`] reads goes on an
+//! `again` list served on the next turn of the loop, so one fast peer cannot starve the others.
 //!
 //! # Accepting exactly what is queued
 //! Draining the listener to `WouldBlock` has a hidden price: `accept4()` allocates the new
@@ -47,7 +49,7 @@ use c10m_sys::shm::Board;
 use c10m_sys::{signal, socket};
 
 use crate::accept::{self, AcceptGate};
-use crate::echo::{slot_bytes, Conns};
+use crate::echo::{slot_bytes, Conns, Drain};
 use crate::error::Error;
 use crate::listen::Listener;
 use crate::output::{
@@ -206,13 +208,15 @@ impl Server<'_> {
         let mut again = Vec::new();
         let mut ticker = Ticker::new(self.started, interval);
         let mut last = (0u64, 0u64);
+        // One clock reading a turn: the one that ends a turn sets the next one's timeout.
+        let mut now = Instant::now();
         while !signal::stop_requested() {
             let wake = match self.gate.retry_at() {
                 Some(t) => ticker.deadline().min(t),
                 None => ticker.deadline(),
             };
             let timeout = if !self.conns.has_again() {
-                wake.saturating_duration_since(Instant::now())
+                wake.saturating_duration_since(now)
             } else {
                 Duration::ZERO
             };
@@ -224,14 +228,14 @@ impl Server<'_> {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_ready(),
-                    Token(key) => self.conn_ready(key),
+                    Token(key) => self.conn_ready(key, Drain::after(event)),
                 }
             }
             self.conns.take_again(&mut again);
             for &key in &again {
-                self.conn_ready(key);
+                self.conn_ready(key, Drain::Full);
             }
-            let now = Instant::now();
+            now = Instant::now();
             if self.gate.timer(now) {
                 self.accept_ready();
             }
@@ -390,8 +394,12 @@ impl Server<'_> {
 
     /// Serves a connection; when it closed, a descriptor came free, so a paused accept may
     /// resume now.
-    fn conn_ready(&mut self, key: usize) {
-        if self.conns.ready(self.poll.registry(), key, &mut self.stats) && self.gate.closed() {
+    fn conn_ready(&mut self, key: usize, drain: Drain) {
+        if self
+            .conns
+            .ready(self.poll.registry(), key, drain, &mut self.stats)
+            && self.gate.closed()
+        {
             self.accept_ready();
         }
     }
