@@ -3,11 +3,13 @@
 server, from a light load to the knee.
 
 For each N of BENCH_ECHO_SIZES it opens N connections to one port and holds them while the client
-offers pings at a rate that doubles every step (`c10m-client --message-rate R1,R2,... --step S`,
-64-byte pings spread evenly over the connections, every echo checked byte for byte). A step whose
-echoes come back at under 95% of the offered rate, or with a p99 past 10 ms, is past the knee and
-ends the sweep. Then the floor's echo server (../shared/floor/echo.c: the floor's accept loop plus
-writing back what it reads) takes the same client, the same N and the same steps, in the same run.
+offers pings at a rate that grows by BENCH_ECHO_FACTOR (1.41, so it doubles every two steps)
+each step (`c10m-client --message-rate R1,R2,... --step S`, 64-byte pings spread evenly over the
+connections, every echo checked byte for byte). A step whose echoes come back at under 95% of the
+offered rate, or with a p99 past 10 ms, is past the knee and ends the sweep. Then the floor's
+echo server (../shared/floor/echo.c: the floor's accept loop plus writing back what it reads)
+takes the same client, the same N and the same steps. The two take turns, BENCH_ECHO_ROUNDS
+times each, in the same run, so that a slow minute of the machine does not fall on one server.
 
 N up to one process's descriptors (19,000 on a 20,000 limit) uses one process on each side over
 loopback; larger N uses the TUN client (no kernel socket on its side) in a throwaway network
@@ -16,17 +18,21 @@ processes (SO_REUSEPORT) as the descriptors need.
 
 Each step reports the messages a second delivered, p50/p99/p99.9 of the round trip, and CPU per
 message: the servers' and the client's user and system seconds (from /proc, c10m-kernel) over the
-step, divided by the echoes that came back in it; and the kernel's memory at its end (slab growth
-since before the ramp, and TCP's buffer pages, sockstat `mem`), against the idle hold's. The first step of each sweep is a warm-up whose
-end starts the measurement. The summary names the knee (the highest offered rate delivered at
-95% or more with p99 at most 1 ms, and at most 10 ms) and the ratios c10m / floor.
+step, and the whole machine's busy time (/proc/stat), each divided by the echoes that came back
+in it; and the kernel's memory at its end (slab growth since before the ramp, and TCP's buffer
+pages, sockstat `mem`), against the idle hold's. The first step of each sweep is a warm-up whose
+end starts the measurement. Each figure of the summary is the median over the rounds; it names
+the knee (the highest offered rate delivered at 95% or more with p99 at most 1 ms, and at most
+10 ms) and the ratios c10m / floor.
 
-Writes bench/results/echo/: summary.json, summary.md, steps.csv, plot.png (p99 and p50 against the
-offered rate, both servers, one panel per N), and a dated copy.
+Writes bench/results/echo/: summary.json (every round's steps too), summary.md, steps.csv (one
+row per round and step), plot.png (p99 and p50 against the offered rate, both servers, one panel
+per N), and a dated copy.
 
 Environment:
-  BENCH_ECHO_SIZES=19000,200000,1000000  BENCH_ECHO_START=10000 (the first measured rate)
-  BENCH_ECHO_MAX=10240000  BENCH_ECHO_STEP=5 (seconds a rate lasts)  BENCH_ECHO_PAYLOAD=64
+  BENCH_ECHO_SIZES=19000,200000,1000000  BENCH_ECHO_ROUNDS=3  BENCH_ECHO_START=10000 (the
+  first measured rate)  BENCH_ECHO_FACTOR=1.41  BENCH_ECHO_MAX=10240000  BENCH_ECHO_STEP=5
+  (seconds a rate lasts)  BENCH_ECHO_PAYLOAD=64
   C10M_BIN=target/release  FLOOR_SRC=../shared/floor  BENCH_OUT=bench/results
 Exit status: 0 every run held its N and echoed intact, 1 otherwise. Timings are reported, never
 judged. fs.file-max is raised for the run if needed and restored on every exit path.
@@ -38,6 +44,7 @@ import math
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,13 +53,15 @@ import time
 import bench
 import plots
 from lab.netns import Netns, ehash_entries_for
-from procutil import Lines, env_num, env_nums, fact, log, machine, meminfo_slab, tree_cpu, tree_rss
+from procutil import TICK, Lines, env_num, env_nums, fact, kernel, log, machine, meminfo_slab, tree_rss
 
 SIZES = env_nums("BENCH_ECHO_SIZES", "19000,200000,1000000", low=1)
 START = env_num("BENCH_ECHO_START", 10000, low=1)
 MAX = env_num("BENCH_ECHO_MAX", 10240000, low=1)
 STEP = env_num("BENCH_ECHO_STEP", 5.0, float, low=1)
 PAYLOAD = env_num("BENCH_ECHO_PAYLOAD", 64, low=1)
+FACTOR = env_num("BENCH_ECHO_FACTOR", math.sqrt(2), float, low=1.05)
+ROUNDS = env_num("BENCH_ECHO_ROUNDS", 3, low=1)
 ONE_PROCESS = 19_500
 PER_FLOOR_PROCESS = 18_000
 TUN_ARGS = ["--engine", "tun", "--allow-remote", "--concurrency", "20000"]
@@ -61,11 +70,13 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def rates():
-    """The warm-up rate, then START doubling up to MAX."""
-    out, r = [max(START // 2, 1)], START
-    while r <= MAX:
-        out.append(r)
-        r *= 2
+    """The warm-up rate, then START times FACTOR each step (to two significant digits) up to MAX."""
+    out, r = [max(START // 2, 1)], float(START)
+    while int(float(f"{r:.2g}")) <= MAX:
+        rate = int(float(f"{r:.2g}"))
+        if rate > out[-1]:
+            out.append(rate)
+        r *= FACTOR
     return out
 
 
@@ -75,10 +86,11 @@ def past_knee(step):
 
 
 def knee(steps, p99_us):
+    """The highest rate delivered at 95% or more with p99 at most `p99_us` (0: none was)."""
     ok = [s["offered_per_s"] for s in steps
           if s["delivered_per_s"] >= DELIVERED_SHARE * s["offered_per_s"]
           and s.get("rtt_p99_us") is not None and s["rtt_p99_us"] <= p99_us]
-    return max(ok) if ok else None
+    return max(ok) if ok else 0
 
 
 def start_servers(kind, n, host, port, work, ns):
@@ -125,13 +137,16 @@ def sweep(kind, n, work):
     pids = [s.pid for s in servers]
     steps, seen, last, idle = [], 0, None, {}
     deadline = time.time() + 900 + hold
+    server_cpu, client_cpu = "tree-cpu=" + ",".join(map(str, pids)), f"tree-cpu={client.pid}"
     while client.poll() is None and time.time() < deadline:
         time.sleep(0.05)
         upto = len(out.lines)
         lines = [json.loads(l) for l in out.lines[seen:upto] if l.startswith('{"type":"step"')]
         seen = upto
         for st in lines:
-            now = {"t": time.time(), "server": tree_cpu(pids), "client": tree_cpu([client.pid])}
+            k = kernel("cpu-busy", server_cpu, client_cpu)
+            now = {"t": time.time(), "server": k[server_cpu], "client": k[client_cpu],
+                   "machine": k["cpu-busy"] / TICK}
             if last is not None:
                 steps.append(step_record(st, last, now))
                 tcp = ns.sockstat() if ns else fact("sockstat")
@@ -168,6 +183,34 @@ def sweep(kind, n, work):
     }
 
 
+def combine(runs):
+    """The rounds of one server at one N as one record: at each offered rate, the median of every
+    figure over the rounds that reached it (a round stops past its knee), and the median knees."""
+    by_rate = {}
+    for run in runs:
+        for s in run["steps"]:
+            by_rate.setdefault(s["offered_per_s"], []).append(s)
+    steps = []
+    for rate in sorted(by_rate):
+        group = by_rate[rate]
+        step = {key: round(statistics.median(s[key] for s in group), 3) if key != "offered_per_s" else rate
+                for key in group[0] if all(isinstance(s.get(key), (int, float)) for s in group)}
+        step["rounds"] = len(group)
+        steps.append(step)
+    first = runs[0]
+    return {
+        **{k: first[k] for k in ("server", "connections", "engine", "server_processes", "warm_up")},
+        "established": min(r["established"] or 0 for r in runs),
+        "echo_mismatches": sum(r["echo_mismatches"] or 0 for r in runs),
+        "ramp_s": round(statistics.median(r["ramp_s"] or 0 for r in runs), 3),
+        "steps": steps,
+        "knee_p99_1ms_per_s": statistics.median_low(r["knee_p99_1ms_per_s"] for r in runs),
+        "knee_p99_10ms_per_s": statistics.median_low(r["knee_p99_10ms_per_s"] for r in runs),
+        "ok": all(r["ok"] for r in runs),
+        "rounds": runs,
+    }
+
+
 def tree_rss_all(pids):
     return sum(tree_rss(p) for p in pids)
 
@@ -187,8 +230,13 @@ def step_record(st, before, after):
         "server_system_us_per_msg": per_msg("server", "system_s"),
         "client_user_us_per_msg": per_msg("client", "user_s"),
         "client_system_us_per_msg": per_msg("client", "system_s"),
+        "machine_us_per_msg": round((after["machine"] - before["machine"]) * 1e6 / echoed, 3),
         "window_s": round(after["t"] - before["t"], 3),
     }
+
+
+def server_cpu(step):
+    return step["server_user_us_per_msg"] + step["server_system_us_per_msg"]
 
 
 def fmt_step(s):
@@ -199,49 +247,63 @@ def fmt_step(s):
 
 
 def compare(c10m, floor):
-    """c10m / floor at one N: CPU per message at the rates both delivered under the knee, and the
-    knees."""
+    """c10m / floor at one N (each combined over its rounds): CPU per message at the rates both
+    delivered under the knee, the servers' own and the whole machine's, and the knees.
+
+    Why the machine's too: the kernel charges the receive path of a packet (softirq) to whatever
+    process is on the CPU when it runs, often the sender, or to ksoftirqd; a server's own CPU
+    therefore moves with the scheduling of the moment. The machine's busy time counts every
+    path once, and the client is the same program for both servers."""
     fl = {s["offered_per_s"]: s for s in floor["steps"] if not past_knee(s)}
-    ratios = []
+    server, whole = [], []
     for s in c10m["steps"]:
         f = fl.get(s["offered_per_s"])
         if f and not past_knee(s):
-            a = s["server_user_us_per_msg"] + s["server_system_us_per_msg"]
-            b = f["server_user_us_per_msg"] + f["server_system_us_per_msg"]
-            if b > 0:
-                ratios.append(round(a / b, 3))
+            if server_cpu(f) > 0:
+                server.append(round(server_cpu(s) / server_cpu(f), 3))
+            if f.get("machine_us_per_msg"):
+                whole.append(round(s["machine_us_per_msg"] / f["machine_us_per_msg"], 3))
 
     def ratio(key):
         a, b = c10m.get(key), floor.get(key)
         return round(a / b, 3) if a and b else None
 
-    return {"cpu_per_msg_ratios": ratios,
-            "cpu_per_msg_ratio_median": sorted(ratios)[len(ratios) // 2] if ratios else None,
+    def median(values):
+        return round(statistics.median(values), 3) if values else None
+
+    return {"cpu_per_msg_ratios": server, "cpu_per_msg_ratio_median": median(server),
+            "machine_cpu_per_msg_ratios": whole, "machine_cpu_per_msg_ratio_median": median(whole),
             "knee_p99_1ms_ratio": ratio("knee_p99_1ms_per_s"), "knee_p99_10ms_ratio": ratio("knee_p99_10ms_per_s")}
 
 
 def markdown(result):
+    rounds = result.get("rounds", 1)
     lines = [f"# make bench-echo", "", f"Machine: {result['machine']}. Command: `{result['command']}`. "
-             f"Date: {result['date']}. Payload {PAYLOAD} B, {STEP:g} s per rate.", ""]
+             f"Date: {result['date']}. Payload {PAYLOAD} B, {STEP:g} s per rate, {rounds} round(s) of each "
+             "server, taken in turn; each figure is the median over the rounds that reached the rate.", ""]
     for size in result["sizes"]:
         n = size["connections"]
         cmp_ = size["compare"]
         lines += [f"## {n:,} connections ({size['c10m']['engine']} client)", "",
-                  "| server | offered/s | delivered/s | p50 us | p99 us | p99.9 us | server CPU us/msg (user+sys) | client CPU us/msg |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| server | offered/s | delivered/s | p50 us | p99 us | p99.9 us | server CPU us/msg (user+sys) "
+                  "| client CPU us/msg | machine CPU us/msg | rounds |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for kind in ("c10m", "floor"):
             for s in size[kind]["steps"]:
-                lines.append(f"| {kind} | {s['offered_per_s']:,} | {s['delivered_per_s']:,.0f} | {s['rtt_p50_us']} | "
-                             f"{s['rtt_p99_us']} | {s['rtt_p999_us']} | "
+                lines.append(f"| {kind} | {s['offered_per_s']:,} | {s['delivered_per_s']:,.0f} | {s['rtt_p50_us']:.0f} | "
+                             f"{s['rtt_p99_us']:.0f} | {s['rtt_p999_us']:.0f} | "
                              f"{s['server_user_us_per_msg']:.2f}+{s['server_system_us_per_msg']:.2f} | "
-                             f"{s['client_user_us_per_msg'] + s['client_system_us_per_msg']:.2f} |")
+                             f"{s['client_user_us_per_msg'] + s['client_system_us_per_msg']:.2f} | "
+                             f"{s.get('machine_us_per_msg', 0):.2f} | {s.get('rounds', 1)} |")
         lines += ["", "| | c10m | floor | c10m / floor |", "|---|---|---|---|"]
-        for key, label in (("knee_p99_1ms_per_s", "knee, p99 <= 1 ms (msgs/s)"),
-                           ("knee_p99_10ms_per_s", "knee, p99 <= 10 ms (msgs/s)")):
+        for key, label in (("knee_p99_1ms_per_s", "knee, p99 <= 1 ms (msgs/s), median of the rounds"),
+                           ("knee_p99_10ms_per_s", "knee, p99 <= 10 ms (msgs/s), median of the rounds")):
             r = cmp_[key.replace("_per_s", "_ratio")]
-            lines.append(f"| {label} | {size['c10m'][key]} | {size['floor'][key]} | {r} |")
-        lines.append(f"| server CPU per message, median ratio at the rates both delivered | | | "
+            lines.append(f"| {label} | {size['c10m'][key]:,} | {size['floor'][key]:,} | {r} |")
+        lines.append("| server CPU per message, median ratio at the rates both delivered | | | "
                      f"{cmp_['cpu_per_msg_ratio_median']} |")
+        lines.append("| machine CPU per message, median ratio at the rates both delivered | | | "
+                     f"{cmp_.get('machine_cpu_per_msg_ratio_median')} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -253,8 +315,9 @@ def write(result, out_dir):
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write(markdown(result))
     with open(os.path.join(out_dir, "steps.csv"), "w", newline="") as f:
-        rows = [dict(connections=size["connections"], server=kind, **s)
-                for size in result["sizes"] for kind in ("c10m", "floor") for s in size[kind]["steps"]]
+        rows = [dict(connections=size["connections"], server=kind, round=i + 1, **s)
+                for size in result["sizes"] for kind in ("c10m", "floor")
+                for i, run in enumerate(size[kind]["rounds"]) for s in run["steps"]]
         if rows:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
@@ -271,9 +334,15 @@ def main():
     sizes, ok = [], True
     try:
         bench.ensure_file_max(2 * max(SIZES) + 100_000)
-        log(f"bench-echo: {', '.join(f'{n:,}' for n in SIZES)} connections; machine: {machine()}")
+        log(f"bench-echo: {', '.join(f'{n:,}' for n in SIZES)} connections, {ROUNDS} round(s) each; "
+            f"machine: {machine()}")
         for n in SIZES:
-            runs = {kind: sweep(kind, n, work) for kind in ("c10m", "floor")}
+            runs = {"c10m": [], "floor": []}
+            for i in range(ROUNDS):
+                for kind in ("c10m", "floor"):
+                    log(f"{kind} n={n:,}: round {i + 1} of {ROUNDS}")
+                    runs[kind].append(sweep(kind, n, work))
+            runs = {kind: combine(r) for kind, r in runs.items()}
             ok &= runs["c10m"]["ok"] and runs["floor"]["ok"]
             sizes.append({"connections": n, **runs, "compare": compare(runs["c10m"], runs["floor"])})
     finally:
@@ -281,9 +350,9 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     now = datetime.datetime.now()
     result = {"sizes": sizes, "machine": machine(), "date": now.isoformat(timespec="seconds"),
-              "command": "make bench-echo" + ("" if SIZES == [19000, 200000, 1000000]
-                                              else f" (BENCH_ECHO_SIZES={','.join(map(str, SIZES))})"),
-              "payload_bytes": PAYLOAD, "step_s": STEP}
+              "command": "".join(f"{k}={v} " for k, v in sorted(os.environ.items())
+                                 if k.startswith("BENCH_ECHO_") and v) + "make bench-echo",
+              "payload_bytes": PAYLOAD, "step_s": STEP, "rounds": ROUNDS, "rate_factor": round(FACTOR, 4)}
     out = os.path.join(bench.OUT, "echo")
     write(result, out)
     shutil.copytree(out, os.path.join(bench.OUT, f"echo-{now.strftime('%Y-%m-%dT%H%M%S')}"))

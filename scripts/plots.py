@@ -105,32 +105,49 @@ def curves_plot(curves, title, machine, path):
 
 
 def echo_plot(result, path):
-    """make bench-echo's picture: round-trip p50 and p99 against the offered rate, c10m-server
-    beside the floor's echo server, one panel per number of connections."""
+    """make bench-echo's picture: round-trip p50 and p99 against the offered rate (top), and CPU
+    per message, the server's own and the whole machine's (bottom), c10m-server beside the floor's
+    echo server, one column per number of connections."""
     if plt is None or not result["sizes"]:
         return False
     sizes = result["sizes"]
-    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 5), dpi=110, squeeze=False)
-    for ax, size in zip(axes[0], sizes):
+    fig, axes = plt.subplots(2, len(sizes), figsize=(6 * len(sizes), 9), dpi=110, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2]})
+    for col, size in enumerate(sizes):
+        top, bottom = axes[0][col], axes[1][col]
         for kind, color in (("c10m", "#1f77b4"), ("floor", "#7f7f7f")):
             steps = size[kind]["steps"]
             x = [s["offered_per_s"] for s in steps]
             label = "c10m-server" if kind == "c10m" else "C floor (echo.c)"
-            ax.plot(x, [(s["rtt_p99_us"] or 0) / 1000 for s in steps], color=color, lw=2.5, marker="o",
-                    label=f"{label}, p99")
-            ax.plot(x, [(s["rtt_p50_us"] or 0) / 1000 for s in steps], color=color, lw=1.5, ls="--",
-                    label=f"{label}, p50")
-        ax.axhline(10, color="#d62728", lw=1, ls=":")
-        ax.axhline(1, color="#ff7f0e", lw=1, ls=":")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.xaxis.set_major_formatter(ticker.FuncFormatter(_number))
-        ax.set_xlabel("pings offered per second")
-        ax.set_ylabel("round trip (ms)")
-        ax.set_title(f"{size['connections']:,} connections ({size['c10m']['engine']} client)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=9)
-    fig.suptitle(f"{result['command']}: latency against offered rate; {result['machine']}", fontsize=10)
+            top.plot(x, [(s["rtt_p99_us"] or 0) / 1000 for s in steps], color=color, lw=2.5, marker="o",
+                     label=f"{label}, p99")
+            top.plot(x, [(s["rtt_p50_us"] or 0) / 1000 for s in steps], color=color, lw=1.5, ls="--",
+                     label=f"{label}, p50")
+            bottom.plot(x, [s["server_user_us_per_msg"] + s["server_system_us_per_msg"] for s in steps],
+                        color=color, lw=2.5, marker="o", label=f"{label}: its own CPU")
+            if all("machine_us_per_msg" in s for s in steps):
+                bottom.plot(x, [s["machine_us_per_msg"] for s in steps], color=color, lw=1.5, ls="--",
+                            label=f"{label} run: whole machine")
+        top.axhline(10, color="#d62728", lw=1, ls=":")
+        top.axhline(1, color="#ff7f0e", lw=1, ls=":")
+        top.set_yscale("log")
+        top.set_ylabel("round trip (ms)")
+        top.set_title(f"{size['connections']:,} connections ({size['c10m']['engine']} client)")
+        bottom.set_ylim(bottom=0)
+        bottom.set_ylabel("CPU per echoed message (us)")
+        offered = sorted({s["offered_per_s"] for kind in ("c10m", "floor") for s in size[kind]["steps"]})
+        for ax in (top, bottom):
+            ax.set_xscale("log")
+            ax.set_xticks(offered)
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(_number))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+            ax.tick_params(axis="x", labelrotation=45)
+            ax.set_xlabel("pings offered per second")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+    rounds = result.get("rounds", 1)
+    fig.suptitle(f"{result['command']}: latency and CPU against offered rate, median of {rounds} round(s)\n"
+                 f"{result['machine']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
