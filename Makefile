@@ -8,7 +8,7 @@ DESTDIR ?=
 BINS := c10m-server c10m-client
 GEN  := $(BIN)/generated
 
-.PHONY: all build generate install uninstall deb setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics bench-echo lab
+.PHONY: all build generate install uninstall deb setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics bench-echo size-compare lab
 
 all: build
 
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-metrics  server user bytes per connection without a page, with --metrics, with --dashboard (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-echo  traffic at 19,000, 200,000 and 1,000,000 connections: the rate sweep to the knee, c10m-server vs the floor's echo server"
+	@echo "make size-compare  c10m-server --check --size-for beside published single-machine results (WhatsApp, Phoenix, MigratoryData)"
 	@echo "make bench-ramp  the ramp to BENCH_CONNS alone, c10m vs the C floor, BENCH_ROUNDS alternating rounds, wall and CPU"
 	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 6 min, root); python3 scripts/lab predict NAME grades predictions (docs/course/predicting.md)"
 	@echo "make lab-NAME  one experiment: $(shell python3 scripts/lab --list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ')"
@@ -100,6 +101,9 @@ bench-metrics: build
 
 bench-echo: build setup
 	python3 scripts/bench-echo.py
+
+size-compare: build
+	python3 scripts/size-compare.py
 
 bench-ramp: build
 	python3 scripts/bench-ramp.py

@@ -246,8 +246,10 @@ mod tests {
     #[test]
     fn a_short_read_ends_the_turn_and_the_next_segment_raises_a_new_event() {
         let (mut poll, mut conns, mut peer) = pair();
-        let mut stats = Stats::default();
-        stats.conns = 1;
+        let mut stats = Stats {
+            conns: 1,
+            ..Stats::default()
+        };
         peer.write_all(b"first").unwrap();
         assert_eq!(serve_next(&mut poll, &mut conns, &mut stats), Some(false));
         assert_eq!(echoed(&mut peer, 5), b"first");
@@ -261,8 +263,10 @@ mod tests {
     #[test]
     fn data_and_fin_in_one_event_are_read_to_the_end_and_closed() {
         let (mut poll, mut conns, mut peer) = pair();
-        let mut stats = Stats::default();
-        stats.conns = 1;
+        let mut stats = Stats {
+            conns: 1,
+            ..Stats::default()
+        };
         peer.write_all(b"last words").unwrap();
         peer.shutdown(Shutdown::Write).unwrap();
         std::thread::sleep(Duration::from_millis(50)); // both on the queue before the poll
