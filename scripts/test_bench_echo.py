@@ -1,6 +1,7 @@
 """bench-echo's arithmetic on made-up rounds: medians over rounds, knees, c10m / floor ratios."""
 import importlib.util
 import os
+import re
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,6 +70,36 @@ class RatesTest(unittest.TestCase):
         rates = be.rates()
         self.assertEqual(rates[:6], [5000, 10000, 14000, 20000, 28000, 40000])
         self.assertTrue(all(b > a for a, b in zip(rates, rates[1:])))
+
+
+class ReferenceTest(unittest.TestCase):
+    """What the code plans with agrees with the committed run of make bench-echo."""
+
+    def setUp(self):
+        import json
+        root = os.path.dirname(HERE)
+        with open(os.path.join(root, "bench", "reference", "echo", "summary.json")) as f:
+            ref = json.load(f)
+        self.million = next(s for s in ref["sizes"] if s["connections"] == 1_000_000)
+        with open(os.path.join(root, "crates", "limits", "src", "costs.rs")) as f:
+            costs = f.read()
+        block = costs[costs.index("MESSAGE_CPU: CpuCost"):]
+        self.server_us = float(re.search(r"server_us: ([\d.]+)", block).group(1))
+        self.receive_us = float(re.search(r"receive_path_us: ([\d.]+)", block).group(1))
+
+    def test_message_cpu_is_the_million_step_at_the_knee(self):
+        c10m = self.million["c10m"]
+        knee = c10m["knee_p99_10ms_per_s"]
+        at = next(s for s in c10m["steps"] if s["offered_per_s"] == knee)
+        self.assertAlmostEqual(self.server_us, at["server_user_us_per_msg"] + at["server_system_us_per_msg"],
+                               delta=0.05)
+        self.assertAlmostEqual(self.receive_us, at["client_user_us_per_msg"] + at["client_system_us_per_msg"],
+                               delta=0.05)
+
+    def test_the_tun_bench_pings_under_the_million_knee(self):
+        with open(os.path.join(HERE, "bench.py")) as f:
+            default = int(re.search(r'env_num\("BENCH_MESSAGE_RATE", ([\d_]+)', f.read()).group(1))
+        self.assertLessEqual(default, self.million["c10m"]["knee_p99_10ms_per_s"])
 
 
 if __name__ == "__main__":
