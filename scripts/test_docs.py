@@ -65,6 +65,9 @@ CONSTANTS = {
     "32256": "answers/cpu-cost.md, question 1: half of 64,512, the even ports of the range 1024-65535",
     "8219": "answers/socket-memory.md, question 1: 5,017 + 1,707 + 613 + 382 + 500 B per pair, the table's five socket caches",
     "6.2": "answers/tcp-mem.md, question 2: the sixth send of a segment whose 200 ms RTO doubles (0.2 + 0.4 + 0.8 + 1.6 + 3.2 s)",
+    "1400": "traffic.md: Graham's budget of clock cycles per packet for application logic (Shmoocon 2013)",
+    "1.97": "traffic.md: 100,983 messages/s x 19.49 µs of the machine's CPU each, in s per s",
+    "16700": "traffic.md, answer 5: 1,000,000 messages a minute / 60 s, rounded",
 }
 
 TEACHING = (glob.glob(os.path.join(ROOT, "docs", "*.md"))
