@@ -9,7 +9,8 @@ connections, every echo checked byte for byte). A step whose echoes come back at
 offered rate, or with a p99 past 10 ms, is past the knee and ends the sweep. Then the floor's
 echo server (../shared/floor/echo.c: the floor's accept loop plus writing back what it reads)
 takes the same client, the same N and the same steps. The two take turns, BENCH_ECHO_ROUNDS
-times each, in the same run, so that a slow minute of the machine does not fall on one server.
+times each, in the same run, so that a slow minute of the machine does not fall on one server;
+c10m goes first in odd rounds and the floor in even ones.
 
 N up to one process's descriptors (19,000 on a 20,000 limit) uses one process on each side over
 loopback; larger N uses the TUN client (no kernel socket on its side) in a throwaway network
@@ -325,6 +326,13 @@ def write(result, out_dir):
     plots.echo_plot(result, os.path.join(out_dir, "plot.png"))
 
 
+def turn_order(i):
+    """Who goes first in round i: c10m in even rounds, the floor in odd ones, so that whatever the
+    machine still does after the previous N's teardown (slab freed late, /proc walkers catching
+    up) does not always fall on the same server."""
+    return ("c10m", "floor") if i % 2 == 0 else ("floor", "c10m")
+
+
 def main():
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: (bench.cleanup(), sys.exit(130)))
@@ -339,7 +347,7 @@ def main():
         for n in SIZES:
             runs = {"c10m": [], "floor": []}
             for i in range(ROUNDS):
-                for kind in ("c10m", "floor"):
+                for kind in turn_order(i):
                     log(f"{kind} n={n:,}: round {i + 1} of {ROUNDS}")
                     runs[kind].append(sweep(kind, n, work))
             runs = {kind: combine(r) for kind, r in runs.items()}

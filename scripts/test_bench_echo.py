@@ -65,6 +65,12 @@ class CompareTest(unittest.TestCase):
             "sizes": [{"connections": 1000, "c10m": c10m, "floor": floor, "compare": got}]}))
 
 
+class TurnOrderTest(unittest.TestCase):
+    def test_each_server_goes_first_in_every_other_round(self):
+        self.assertEqual([be.turn_order(i)[0] for i in range(4)], ["c10m", "floor", "c10m", "floor"])
+        self.assertTrue(all(sorted(be.turn_order(i)) == ["c10m", "floor"] for i in range(4)))
+
+
 class RatesTest(unittest.TestCase):
     def test_rates_grow_by_the_factor_to_two_digits(self):
         rates = be.rates()
