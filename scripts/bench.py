@@ -59,7 +59,7 @@ N = env_num("BENCH_CONNS", 3_000_000 if TUN else 1_000_000, low=1)
 # The TUN bench's namespace, and the address its servers listen on.
 NETNS = None
 HOST = "198.18.0.1" if TUN else "127.0.0.1"
-# Kernel memory per server socket the TUN bench plans with: just above the 5,050.7 B per server
+# Kernel memory per server socket the TUN bench plans with: just above the 5,046.9 B per server
 # socket of the reference run (bench/reference/bench-tun-3m), plus user space both sides.
 TUN_BYTES_PER_CONN = 5_100 + 24 + 16
 # The TUN bench pings at a total rate under what this machine echoes at millions of

@@ -5,7 +5,7 @@
 /// Kernel slab per idle connection **pair** on loopback (two sockets: TCP, sock_inode_cache,
 /// dentry, filp, eventpoll_epi and small caches) that `--check` plans with. It sits just above both
 /// reference runs in `bench/reference/`: 9,810.7 B per pair at 1,000,000 (`bench-1m`, loopback)
-/// and 2 x 5,050.7 B per server socket at 3,000,000 (`bench-tun-3m`), so a plan that fits here
+/// and 2 x 5,046.9 B per server socket at 3,000,000 (`bench-tun-3m`), so a plan that fits here
 /// fits there (docs/scale.md, "What each connection costs").
 pub const KERNEL_BYTES_PER_PAIR: f64 = 10_202.4;
 /// Half a pair: one socket, for a peer on another machine (~5.1 KB).
@@ -30,13 +30,13 @@ pub struct CpuCost {
 }
 
 /// CPU per connection set up, in µs of one core: `bench/reference/bench-tun-3m` (3,000,000
-/// connections from the TUN client): the server's processes and the kernel threads used 48.96 s
-/// of the ramp's CPU (123.94 s busy, less the client's 47.31 s and other processes' 27.67 s);
-/// the client's 47.31 s carried the server's receive path (its writes to the device deliver each
-/// packet): 15.8 µs is an upper bound on that share.
+/// connections from the TUN client): the server's processes and the kernel threads used 61.01 s
+/// of the ramp's CPU (151.48 s busy, less the client's 59.11 s and other processes' 31.36 s);
+/// the client's 59.11 s carried the server's receive path (its writes to the device deliver each
+/// packet): 19.7 µs is an upper bound on that share.
 pub(crate) const SETUP_CPU: CpuCost = CpuCost {
-    server_us: 16.3,
-    receive_path_us: 15.8,
+    server_us: 20.3,
+    receive_path_us: 19.7,
 };
 /// CPU per echoed message, in µs of one core: `bench/reference/echo` (`make bench-echo`) at
 /// 1,000,000 connections, at the highest rate whose p99 stayed at most 10 ms (28,000/s, the
