@@ -15,8 +15,12 @@ so a build older than the pages takes the same flags.
 
 Environment: BENCH_CONNS=1000000 BENCH_ROUNDS=3 BENCH_OUT=bench/results FLOOR_SRC=../shared/floor
   BENCH_OTHER_BIN=DIR
+With BENCH_ENGINE=tun the ramps are make bench-tun's (the TUN client, in a throwaway namespace);
+add BENCH_MESSAGE_RATE=0 when the other build's client is older than --message-rate.
+
 Writes bench/results/ramp-DATE.json and prints a table. Exit 0 when every run reached N, 1
-otherwise. Only 127.0.0.0/8 is used; fs.file-max is raised and restored as in make bench.
+otherwise. Only 127.0.0.0/8 (or the TUN bench's 198.18.0.0/15 in its namespace) is used;
+fs.file-max is raised and restored as in make bench.
 """
 import datetime
 import json
@@ -53,7 +57,7 @@ def main():
     work = tempfile.mkdtemp(prefix="c10m-bench-ramp-")
     rows, ok = [], True
     try:
-        bench.ensure_file_max(2 * bench.N + 100_000)
+        bench.prepare()
         log(f"bench-ramp: {bench.N:,} connections, {ROUNDS} rounds of (floor, c10m); machine: {machine()}")
         for rnd in range(1, ROUNDS + 1):
             floor = bench.run_floor(work)
@@ -88,7 +92,8 @@ def main():
             ratios[f"{k}_c10m_over_other"] = round(means["c10m"][k] / means["other"][k], 3)
     result = {"connections": bench.N, "rounds": ROUNDS, "runs": rows, "means": means, "ratios": ratios,
               "machine": machine(), "other_bin": OTHER_BIN,
-              "command": f"BENCH_CONNS={bench.N} BENCH_ROUNDS={ROUNDS} "
+              "command": "".join(f"{k}={os.environ[k]} " for k in ("BENCH_ENGINE", "BENCH_MESSAGE_RATE")
+                               if os.environ.get(k)) + f"BENCH_CONNS={bench.N} BENCH_ROUNDS={ROUNDS} "
                          + (f"BENCH_OTHER_BIN={OTHER_BIN} " if OTHER_BIN else "") + "make bench-ramp",
               "date": datetime.datetime.now().isoformat(timespec="seconds")}
     os.makedirs(bench.OUT, exist_ok=True)

@@ -83,8 +83,9 @@ PAGE = os.environ.get("BENCH_PAGE", "")
 # BENCH_DASHBOARD=0: no --dashboard and --report on either binary (to time the binaries alone,
 # or binaries older than the pages).
 DASHBOARD = os.environ.get("BENCH_DASHBOARD", "1") != "0"
-# BENCH_SHOT=FILE.png: a screenshot of the server's dashboard 10 s into the hold (headless
-# chromium, scripts/browse.py), for the pages that show a run of this size.
+# BENCH_SHOT=FILE.png: a screenshot of the server's dashboard 5 s after it holds all N (headless
+# chromium, scripts/browse.py), for the pages that show a run of this size. Its browser starts
+# with the ramp, so take pictures in a run of their own, not in one whose timings you keep.
 SHOT = os.environ.get("BENCH_SHOT")
 procs = []          # everything started, killed on any exit
 restore = []        # (path, old value) of global sysctls changed
@@ -220,6 +221,8 @@ def run_c10m(work):
         if DASHBOARD:
             server_url = dashboard_url(f"{work}/server.err", "the server's")
             reader = page_reader(server_url)
+            if server_url and SHOT:
+                shot(server_url)
     client = start(in_ns([f"{BIN}/c10m-client", "--target", f"{HOST}:{port}", "-n", str(N),
                           "--hold", str(HOLD)] + ping_args() + ["--json"]
                          + pages(f"{work}/report-client.html") + tun_args()),
@@ -252,8 +255,6 @@ def run_c10m(work):
         if ramp_cpu is None and est >= N:
             ramp_cpu = ramp_cpu_record(cpu_window, [server.pid], [client.pid])
             hold_window, hold_t0 = CpuWindow().start(), now
-            if server_url and SHOT:
-                shot(server_url)
         elif ramp_cpu is not None and hold_cpu is None and now - hold_t0 >= max(HOLD - 1.5, 0.5):
             # Stops short of the hold's end: the client's teardown must not count.
             hold_cpu = hold_window.stop()
@@ -343,11 +344,15 @@ def dashboard_url(stderr_path, whose, timeout=10.0):
 
 
 def shot(url):
-    """BENCH_SHOT: the server's page 10 s from now, as a PNG (a process of its own)."""
+    """BENCH_SHOT: the server's page 5 s after it shows all N held, as a PNG (a process of its
+    own). The browser starts with the ramp and waits on the page, so that its own start, slow on
+    a machine the ramp keeps busy, does not push the picture past the hold."""
     here = os.path.dirname(os.path.abspath(__file__))
-    cmd = ["python3", f"{here}/browse.py", url, "--shot", os.path.abspath(SHOT), "--after", "10",
-           "--timeout", "120"]
-    log(f"screenshot of the server's dashboard in 10 s: {SHOT}")
+    held = "document.querySelector('#headline [data-key=connections] .v')"
+    cmd = ["python3", f"{here}/browse.py", url, "--shot", os.path.abspath(SHOT), "--after", "5",
+           "--until", f"({held} || {{textContent: ''}}).textContent.replace(/,/g, '') === '{N}'",
+           "--timeout", str(900 + HOLD)]
+    log(f"screenshot of the server's dashboard 5 s after it holds {N:,}: {SHOT}")
     procs.append(subprocess.Popen(in_ns(cmd), stdout=subprocess.DEVNULL, start_new_session=True))
 
 
@@ -538,24 +543,29 @@ def svg_plot(rows, path):
         f.write("\n".join(parts))
 
 
+def prepare():
+    """The machine made ready for N connections (undone by cleanup()): the TUN bench's namespace,
+    checked first against the memory; fs.file-max for the descriptors."""
+    global NETNS
+    if TUN:
+        tun_fits()
+        NETNS = Netns("bench", addrs=[HOST], sysctls={"net.core.somaxconn": 65535}, ehash=EHASH)
+        log(f"namespace {NETNS.name}: established-hash table of "
+            + (f"{EHASH:,} buckets of its own" if EHASH else
+               f"the host's, {int(read('/proc/sys/net/ipv4/tcp_ehash_entries')):,} buckets")
+            + f" for {N:,} connections")
+    # Loopback: both ends' descriptors; TUN: the server's alone.
+    ensure_file_max((1 if TUN else 2) * N + 100_000)
+
+
 def main():
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: (cleanup(), sys.exit(130)))
     if not all(os.path.exists(p) for p in (f"{BIN}/c10m-client", KERNEL)):
         raise SystemExit("build first: make build")
     work = tempfile.mkdtemp(prefix="c10m-bench-")
-    global NETNS
     try:
-        if TUN:
-            tun_fits()
-            NETNS = Netns("bench", addrs=[HOST], sysctls={"net.core.somaxconn": 65535},
-                          ehash=EHASH)
-            log(f"namespace {NETNS.name}: established-hash table of "
-                + (f"{EHASH:,} buckets of its own" if EHASH else
-                   f"the host's, {int(read('/proc/sys/net/ipv4/tcp_ehash_entries')):,} buckets")
-                + f" for {N:,} connections")
-        # Loopback: both ends' descriptors; TUN: the server's alone.
-        ensure_file_max((1 if TUN else 2) * N + 100_000)
+        prepare()
         pings = f"{MESSAGE_RATE:,} pings/s in all" if MESSAGE_RATE else f"ping every {PING:g} s"
         log(f"bench: {N:,} connections, hold {HOLD:g} s, {pings}; machine: {machine()}")
         # The floor runs before and after: the first run on a machine pays for growing the
