@@ -85,7 +85,7 @@ setup:
 
 test: build setup
 	python3 -m unittest discover -s scripts -p 'test_*.py'
-	$(CARGO) test --release --workspace
+	$(CARGO) test --profile test-fast --workspace
 
 bench: build setup
 	python3 scripts/bench.py

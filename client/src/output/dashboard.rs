@@ -8,7 +8,8 @@ use c10m_limits::live::{self, Usage};
 use c10m_limits::{ClientAsk, Facts};
 use c10m_report::dashboard::slab::{self, SlabBaseline};
 use c10m_report::dashboard::{
-    failure_rows, nearest, Figure, Memory, Panels, Series, Spread, Watch, SPREAD_MAX,
+    failure_rows, nearest, Figure, Memory, Panels, Series, Spread, Watch, KERNEL_BYTES_PER_CONN,
+    NEAREST_LIMIT_SHARE, SPREAD_MAX, USER_BYTES_PER_CONN,
 };
 use c10m_report::histogram::Histogram;
 
@@ -67,24 +68,9 @@ const SERIES: [Series; 14] = [
         chart: "Round trips (each interval)",
         unit: "us",
     },
-    Series {
-        key: "user_bytes_per_conn",
-        label: "user space",
-        chart: "Memory per connection",
-        unit: "bytes_per_conn",
-    },
-    Series {
-        key: "kernel_bytes_per_conn",
-        label: "kernel slab",
-        chart: "Memory per connection",
-        unit: "bytes_per_conn",
-    },
-    Series {
-        key: "nearest_limit_share",
-        label: "nearest limit used",
-        chart: "Nearest limit",
-        unit: "share",
-    },
+    USER_BYTES_PER_CONN,
+    KERNEL_BYTES_PER_CONN,
+    NEAREST_LIMIT_SHARE,
     Series {
         key: "rss_bytes",
         label: "client RSS",

@@ -10,7 +10,8 @@ use c10m_limits::live::{self, ListenDrops, Usage};
 use c10m_limits::{Facts, ServerAsk};
 use c10m_report::dashboard::slab::{self, SlabBaseline};
 use c10m_report::dashboard::{
-    failure_rows, nearest, Figure, Memory, Panels, Series, Spread, Watch, SPREAD_MAX,
+    failure_rows, nearest, Figure, Memory, Panels, Series, Spread, Watch, KERNEL_BYTES_PER_CONN,
+    NEAREST_LIMIT_SHARE, SPREAD_MAX, USER_BYTES_PER_CONN,
 };
 
 use super::metrics::Figures;
@@ -43,24 +44,9 @@ const SERIES: [Series; 10] = [
         chart: "Accepts and closes per second",
         unit: "per_s",
     },
-    Series {
-        key: "user_bytes_per_conn",
-        label: "user space",
-        chart: "Memory per connection",
-        unit: "bytes_per_conn",
-    },
-    Series {
-        key: "kernel_bytes_per_conn",
-        label: "kernel slab",
-        chart: "Memory per connection",
-        unit: "bytes_per_conn",
-    },
-    Series {
-        key: "nearest_limit_share",
-        label: "nearest limit used",
-        chart: "Nearest limit",
-        unit: "share",
-    },
+    USER_BYTES_PER_CONN,
+    KERNEL_BYTES_PER_CONN,
+    NEAREST_LIMIT_SHARE,
     Series {
         key: "rss_bytes",
         label: "server RSS",

@@ -57,6 +57,26 @@ pub struct Series {
     pub unit: &'static str,
 }
 
+/// The series both binaries draw the same way: memory per connection and the nearest limit.
+pub const USER_BYTES_PER_CONN: Series = Series {
+    key: "user_bytes_per_conn",
+    label: "user space",
+    chart: "Memory per connection",
+    unit: "bytes_per_conn",
+};
+pub const KERNEL_BYTES_PER_CONN: Series = Series {
+    key: "kernel_bytes_per_conn",
+    label: "kernel slab",
+    chart: "Memory per connection",
+    unit: "bytes_per_conn",
+};
+pub const NEAREST_LIMIT_SHARE: Series = Series {
+    key: "nearest_limit_share",
+    label: "nearest limit used",
+    chart: "Nearest limit",
+    unit: "share",
+};
+
 /// What a binary shows on its dashboard. Every method runs on the dashboard's thread.
 pub trait Watch<F>: Send + 'static {
     fn series(&self) -> &'static [Series];
