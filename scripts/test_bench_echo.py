@@ -1,5 +1,6 @@
 """bench-echo's arithmetic on made-up rounds: medians over rounds, knees, c10m / floor ratios."""
 import importlib.util
+import json
 import os
 import re
 import unittest
@@ -82,7 +83,6 @@ class ReferenceTest(unittest.TestCase):
     """What the code plans with agrees with the committed run of make bench-echo."""
 
     def setUp(self):
-        import json
         root = os.path.dirname(HERE)
         with open(os.path.join(root, "bench", "reference", "echo", "summary.json")) as f:
             ref = json.load(f)

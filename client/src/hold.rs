@@ -144,7 +144,7 @@ pub(crate) fn run(
     d.stats.requested = requested;
     let started = d.started();
     let mut record = Published::default();
-    let mut rss = RssTrack::new(probe.read().rss_bytes);
+    let mut rss = RssTrack::new(probe.rss_bytes());
     let mut pacer = Pacer::new(opts.rate as f64 / part.of as f64);
     let concurrency = part.share(opts.concurrency);
     let mut pinger = Pinger::default();
@@ -207,7 +207,7 @@ pub(crate) fn run(
                 requested,
                 d.stats.failed.total()
             );
-            rss.observe(d.stats.open, probe.read().rss_bytes);
+            rss.observe(d.stats.open, probe.rss_bytes());
             if let Report::Child { epoch, .. } = report {
                 record.first_connect_us = us_since(epoch, first);
                 record.ramp_done_us = us_since(epoch, now);
@@ -322,7 +322,7 @@ pub(crate) fn run(
         }
     }
 
-    rss.observe(d.stats.open, probe.read().rss_bytes);
+    rss.observe(d.stats.open, probe.rss_bytes());
     let hold_end = hold_ended_at.unwrap_or_else(Instant::now);
     d.stats.unanswered = d.stats.busy;
     if let Report::Child { board, slot, epoch } = &report {

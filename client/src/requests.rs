@@ -236,7 +236,7 @@ pub(crate) fn run(
     let sent_s = requests_from.map_or(0.0, |t| t.elapsed().as_secs_f64());
     d.teardown(engine, close_how(opts.close));
     engine.linger(&mut d).map_err(Error::Poll)?;
-    let tcp = probe.read().tcp;
+    let tcp = probe.tcp();
     let end = census.read();
     let st = &d.stats;
     Ok(RequestsSummary {

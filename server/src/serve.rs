@@ -194,7 +194,7 @@ pub(crate) fn serve(listener: Listener, lc: &LoopConfig, sink: Sink<'_>) -> Resu
         interval_accept_errors: ErrnoCounts::default(),
         milestones: Milestones::default(),
         started,
-        rss: RssTrack::new(probe.read().rss_bytes),
+        rss: RssTrack::new(probe.rss_bytes()),
         sink,
         probe,
     };
@@ -243,7 +243,7 @@ impl Server<'_> {
                 self.tick(now, dt, &mut last);
             }
         }
-        let rss = self.probe.read().rss_bytes;
+        let rss = self.probe.rss_bytes();
         self.rss.observe(self.stats.conns, rss);
         self.publish();
         Ok(())
@@ -251,10 +251,13 @@ impl Server<'_> {
 
     /// One interval's line (printed), or this worker's record (published).
     fn tick(&mut self, now: Instant, dt: f64, last: &mut (u64, u64)) {
-        let reading = self.probe.read();
-        self.rss.observe(self.stats.conns, reading.rss_bytes);
+        // A worker publishes its counters and RSS only: the machine's sockstat is its parent's to
+        // read, once a tick for all of them.
+        let rss_bytes = self.probe.rss_bytes();
+        self.rss.observe(self.stats.conns, rss_bytes);
         let accept_errors = std::mem::take(&mut self.interval_accept_errors);
         if let Sink::Print(out) = &self.sink {
+            let tcp = self.probe.tcp();
             let (accepted_per_s, closed_per_s) = Tick::rates(&self.stats, *last, dt);
             let tick = Tick {
                 elapsed_s: now.duration_since(self.started).as_secs_f64(),
@@ -264,11 +267,11 @@ impl Server<'_> {
                 closed_per_s,
                 fds_used: self.stats.conns + self.fds_base,
                 fd_limit: self.fd_limit,
-                rss_bytes: reading.rss_bytes,
+                rss_bytes,
                 rss_per_conn: self.rss.per_conn_now(self.stats.conns),
-                tcp_inuse: reading.tcp.tcp_inuse,
-                tcp_tw: reading.tcp.tcp_tw,
-                tcp_mem_pages: reading.tcp.tcp_mem_pages,
+                tcp_inuse: tcp.tcp_inuse,
+                tcp_tw: tcp.tcp_tw,
+                tcp_mem_pages: tcp.tcp_mem_pages,
                 accept_errors,
                 blocked: self.gate.blocked(),
                 workers: None,
@@ -278,7 +281,7 @@ impl Server<'_> {
             let figures = Figures {
                 stats: self.stats,
                 tick: tick.clone(),
-                tcp: reading.tcp,
+                tcp,
                 ..Figures::default()
             };
             out.emit(&Line::Tick {
@@ -387,7 +390,7 @@ impl Server<'_> {
             out.emit(&Line::Milestone(&Milestone {
                 conns: m,
                 elapsed_s: self.started.elapsed().as_secs_f64(),
-                rss_bytes: self.probe.read().rss_bytes,
+                rss_bytes: self.probe.rss_bytes(),
             }));
         }
     }

@@ -231,7 +231,7 @@ impl Parent {
             }
             let now = Instant::now();
             let Some(dt) = ticker.due(now) else { continue };
-            let tcp = probe.read().tcp;
+            let tcp = probe.tcp();
             let (accepted_per_s, closed_per_s) = Tick::rates(&t.stats, last, dt);
             let tick = Tick {
                 elapsed_s: now.duration_since(started).as_secs_f64(),

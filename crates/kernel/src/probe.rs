@@ -79,12 +79,23 @@ impl Probe {
     }
 
     pub fn read(&mut self) -> Reading {
-        let rss_bytes = self
-            .statm
+        Reading {
+            rss_bytes: self.rss_bytes(),
+            tcp: self.tcp(),
+        }
+    }
+
+    /// This process's resident memory (`/proc/self/statm`), 0 where it cannot be read.
+    pub fn rss_bytes(&mut self) -> u64 {
+        self.statm
             .as_mut()
             .and_then(|f| f.read().ok())
             .and_then(|t| pid::parse_statm_rss_pages(&t))
-            .map_or(0, |p| p * self.page_size);
+            .map_or(0, |p| p * self.page_size)
+    }
+
+    /// The TCP lines of `/proc/net/sockstat` and `sockstat6`, added up.
+    pub fn tcp(&mut self) -> SockStat {
         let mut tcp = SockStat::default();
         for f in [self.sockstat.as_mut(), self.sockstat6.as_mut()]
             .into_iter()
@@ -94,7 +105,7 @@ impl Probe {
                 tcp = tcp.add(sockstat::parse_sockstat(&t));
             }
         }
-        Reading { rss_bytes, tcp }
+        tcp
     }
 }
 
