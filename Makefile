@@ -8,7 +8,7 @@ DESTDIR ?=
 BINS := c10m-server c10m-client
 GEN  := $(BIN)/generated
 
-.PHONY: all build generate install uninstall deb setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics bench-echo size-compare lab
+.PHONY: all build generate install uninstall deb setup cluster course demo test lint fmt clean help bench bench-tun bench-connect bench-ramp bench-metrics bench-echo sched-timeline size-compare lab
 
 all: build
 
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-connect  one-process connect rate vs the C floor (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-metrics  server user bytes per connection without a page, with --metrics, with --dashboard (BENCH_N, BENCH_ROUNDS)"
 	@echo "make bench-echo  traffic at 19,000, 200,000 and 1,000,000 connections: the rate sweep to the knee, c10m-server vs the floor's echo server"
+	@echo "make sched-timeline  which CPU the client and the workers run on at 200,000 connections, client free vs kept to one CPU (perf sched)"
 	@echo "make size-compare  c10m-server --check --size-for beside published single-machine results (WhatsApp, Phoenix, MigratoryData)"
 	@echo "make bench-ramp  the ramp to BENCH_CONNS alone, c10m vs the C floor, BENCH_ROUNDS alternating rounds, wall and CPU"
 	@echo "make lab     every experiment of the lab (docs/labs/), each in throwaway network namespaces (< 6 min, root); python3 scripts/lab predict NAME grades predictions (docs/course/predicting.md)"
@@ -101,6 +102,9 @@ bench-metrics: build
 
 bench-echo: build setup
 	python3 scripts/bench-echo.py
+
+sched-timeline: build setup
+	python3 scripts/sched-timeline.py
 
 size-compare: build
 	python3 scripts/size-compare.py

@@ -17,6 +17,16 @@ loopback; larger N uses the TUN client (no kernel socket on its side) in a throw
 namespace, the server on 198.18.0.1 with as many workers (c10m-server --workers auto) or floor
 processes (SO_REUSEPORT) as the descriptors need.
 
+The client keeps to one CPU (the last one this script may use, with `taskset`), the servers go
+where the scheduler puts them. A socket's wake-up (sock_def_readable) is a *sync* wake-up, the
+hint that the waker is about to sleep, so the scheduler likes to put the woken task on the waker's
+CPU: the echo the server writes pulls the client onto the server's CPU, and the pings the client
+writes pull the workers after it. Left free, the client moves every second or two; while it and
+the workers share a CPU the other can sit idle for tens of milliseconds, and that second's p99
+jumps for either server alike (`perf sched record` / `perf sched timehist` show it;
+docs/traffic.md). Pinned, the client stays put and the workers settle on the other CPU.
+BENCH_ECHO_CLIENT_CPU=none lets it move.
+
 Each step reports the messages a second delivered, p50/p99/p99.9 of the round trip, and CPU per
 message: the servers' and the client's user and system seconds (from /proc, c10m-kernel) over the
 step, and the whole machine's busy time (/proc/stat), each divided by the echoes that came back
@@ -33,12 +43,17 @@ per N), and a dated copy.
 Environment:
   BENCH_ECHO_SIZES=19000,200000,1000000  BENCH_ECHO_ROUNDS=3  BENCH_ECHO_START=10000 (the
   first measured rate)  BENCH_ECHO_FACTOR=1.41  BENCH_ECHO_MAX=10240000  BENCH_ECHO_STEP=5
-  (seconds a rate lasts)  BENCH_ECHO_PAYLOAD=64
+  (seconds a rate lasts)  BENCH_ECHO_PAYLOAD=64  BENCH_ECHO_CLIENT_CPU=N|none (default: the
+  highest CPU this script may use, when it may use two or more)
   C10M_BIN=target/release  FLOOR_SRC=../shared/floor  BENCH_OUT=bench/results
 Exit status: 0 every run held its N and echoed intact, 1 otherwise. Timings are reported, never
-judged. fs.file-max is raised for the run if needed and restored on every exit path.
+judged. fs.file-max is raised for the run if needed and restored on every exit path. After each
+run in a namespace the next waits (60 s at most) until the kernel has freed the deleted
+namespace's sockets: `ip netns del` returns at once and the kernel frees them afterwards, on a
+CPU the next run needs.
 """
 import csv
+import dataclasses
 import datetime
 import json
 import math
@@ -68,6 +83,33 @@ PER_FLOOR_PROCESS = 18_000
 TUN_ARGS = ["--engine", "tun", "--allow-remote", "--concurrency", "20000"]
 DELIVERED_SHARE, P99_KNEE_US, P99_SHARP_US = 0.95, 10_000, 1_000
 PAGE = os.sysconf("SC_PAGE_SIZE")
+SLAB_SETTLED = 16 << 20  # slab bytes a second under which the freeing is done
+
+
+def pick_client_cpu(text, allowed, have_taskset):
+    """The CPU the client keeps to: `text` (BENCH_ECHO_CLIENT_CPU) if given, else the highest of
+    `allowed` when there are two or more; None to leave it free. SystemExit(2) on a CPU this
+    process may not use, or on anything else."""
+    if text is not None and text.strip().lower() == "none":
+        return None
+    if text is None or not text.strip():
+        return max(allowed) if len(allowed) >= 2 and have_taskset else None
+    try:
+        cpu = int(text)
+    except ValueError:
+        cpu = None
+    if cpu not in allowed:
+        log(f"bench-echo.py: BENCH_ECHO_CLIENT_CPU={text!r}: expected none or one of the CPUs "
+            f"{','.join(map(str, sorted(allowed)))}")
+        raise SystemExit(2)
+    if not have_taskset:
+        log("bench-echo.py: BENCH_ECHO_CLIENT_CPU needs taskset (util-linux)")
+        raise SystemExit(2)
+    return cpu
+
+
+CLIENT_CPU = pick_client_cpu(os.environ.get("BENCH_ECHO_CLIENT_CPU"), os.sched_getaffinity(0),
+                        shutil.which("taskset") is not None)
 
 
 def rates():
@@ -117,8 +159,21 @@ def start_servers(kind, n, host, port, work, ns):
     return servers
 
 
-def sweep(kind, n, work):
+@dataclasses.dataclass
+class Plan:
+    """What one sweep offers: the rates (the first a warm-up), how long each lasts, whether a
+    step past the knee ends it, the CPU the client keeps to, and `on_step(i)`, called as step i
+    (0: the first measured) begins."""
+    rates: list = dataclasses.field(default_factory=lambda: rates())
+    step_s: float = STEP
+    to_knee: bool = True
+    client_cpu: int = CLIENT_CPU
+    on_step: object = None
+
+
+def sweep(kind, n, work, plan=None):
     """One server kind at one N: ramp, steps until the knee, teardown. The run's record."""
+    plan = plan or Plan()
     tun = n > ONE_PROCESS
     host = "198.18.0.1" if tun else "127.0.0.1"
     ns = None
@@ -128,25 +183,27 @@ def sweep(kind, n, work):
     port = bench.free_port()
     slab0 = meminfo_slab()
     servers = start_servers(kind, n, host, port, work, ns)
-    rs = rates()
-    hold = STEP * len(rs) + 2
+    hold = plan.step_s * len(plan.rates) + 2
     cmd = [f"{bench.BIN}/c10m-client", "--target", f"{host}:{port}", "-n", str(n), "--hold", str(hold),
-           "--message-rate", ",".join(map(str, rs)), "--step", str(STEP), "--payload", str(PAYLOAD),
-           "--json"] + (TUN_ARGS if tun else [])
-    client = bench.start(ns.exec_cmd(cmd) if ns else cmd, "client", f"{work}/client-{kind}.err")
+           "--message-rate", ",".join(map(str, plan.rates)), "--step", str(plan.step_s),
+           "--payload", str(PAYLOAD), "--json"] + (TUN_ARGS if tun else [])
+    cmd = ns.exec_cmd(cmd) if ns else cmd
+    if plan.client_cpu is not None:
+        cmd = ["taskset", "-c", str(plan.client_cpu)] + cmd
+    client = bench.start(cmd, "client", f"{work}/client-{kind}.err")
     out = Lines(client, "client")
     pids = [s.pid for s in servers]
     steps, seen, last, idle = [], 0, None, {}
     deadline = time.time() + 900 + hold
-    server_cpu, client_cpu = "tree-cpu=" + ",".join(map(str, pids)), f"tree-cpu={client.pid}"
+    server_tree, client_tree = "tree-cpu=" + ",".join(map(str, pids)), f"tree-cpu={client.pid}"
     while client.poll() is None and time.time() < deadline:
         time.sleep(0.05)
         upto = len(out.lines)
         lines = [json.loads(l) for l in out.lines[seen:upto] if l.startswith('{"type":"step"')]
         seen = upto
         for st in lines:
-            k = kernel("cpu-busy", server_cpu, client_cpu)
-            now = {"t": time.time(), "server": k[server_cpu], "client": k[client_cpu],
+            k = kernel("cpu-busy", server_tree, client_tree)
+            now = {"t": time.time(), "server": k[server_tree], "client": k[client_tree],
                    "machine": k["cpu-busy"] / TICK}
             if last is not None:
                 steps.append(step_record(st, last, now))
@@ -159,7 +216,9 @@ def sweep(kind, n, work):
                 idle = {"server_rss_bytes": tree_rss_all(pids), "kernel_slab_bytes": meminfo_slab() - slab0,
                         "tcp_mem_bytes": tcp["tcp_mem_pages"] * PAGE}
             last = now
-            if steps and past_knee(steps[-1]):
+            if plan.on_step:
+                plan.on_step(len(steps))
+            if plan.to_knee and steps and past_knee(steps[-1]):
                 bench.stop(client, signal.SIGINT, 120)
                 break
     if client.poll() is None:
@@ -172,6 +231,7 @@ def sweep(kind, n, work):
     if ns:
         ns.delete()
         bench.NETNS = None
+        wait_for_slab_freed()
     return {
         "server": kind, "connections": n, "engine": "tun" if tun else "socket",
         "server_processes": len(servers) if kind == "floor" else None,
@@ -182,6 +242,19 @@ def sweep(kind, n, work):
         "knee_p99_1ms_per_s": knee(steps, P99_SHARP_US), "knee_p99_10ms_per_s": knee(steps, P99_KNEE_US),
         "ok": summary.get("established") == n and summary.get("echo_mismatches") == 0,
     }
+
+
+def wait_for_slab_freed(timeout=60):
+    """Waits until the kernel's slab stops shrinking (the deleted namespace's sockets freed), at
+    most `timeout` seconds."""
+    t0, before = time.time(), meminfo_slab()
+    while time.time() - t0 < timeout:
+        time.sleep(1.0)
+        now = meminfo_slab()
+        if before - now < SLAB_SETTLED:
+            break
+        before = now
+    log(f"the namespace's kernel memory freed after {time.time() - t0:.0f} s")
 
 
 def combine(runs):
@@ -281,7 +354,8 @@ def markdown(result):
     rounds = result.get("rounds", 1)
     lines = [f"# make bench-echo", "", f"Machine: {result['machine']}. Command: `{result['command']}`. "
              f"Date: {result['date']}. Payload {PAYLOAD} B, {STEP:g} s per rate, {rounds} round(s) of each "
-             "server, taken in turn; each figure is the median over the rounds that reached the rate.", ""]
+             "server, taken in turn; each figure is the median over the rounds that reached the rate. "
+             + pinned(result.get("client_cpu")), ""]
     for size in result["sizes"]:
         n = size["connections"]
         cmp_ = size["compare"]
@@ -307,6 +381,12 @@ def markdown(result):
                      f"{cmp_.get('machine_cpu_per_msg_ratio_median')} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def pinned(cpu):
+    if cpu is None:
+        return "The client was free to move between CPUs."
+    return f"The client kept to CPU {cpu} (taskset), the servers were free."
 
 
 def write(result, out_dir):
@@ -360,7 +440,8 @@ def main():
     result = {"sizes": sizes, "machine": machine(), "date": now.isoformat(timespec="seconds"),
               "command": "".join(f"{k}={v} " for k, v in sorted(os.environ.items())
                                  if k.startswith("BENCH_ECHO_") and v) + "make bench-echo",
-              "payload_bytes": PAYLOAD, "step_s": STEP, "rounds": ROUNDS, "rate_factor": round(FACTOR, 4)}
+              "payload_bytes": PAYLOAD, "step_s": STEP, "rounds": ROUNDS, "rate_factor": round(FACTOR, 4),
+              "client_cpu": CLIENT_CPU}
     out = os.path.join(bench.OUT, "echo")
     write(result, out)
     shutil.copytree(out, os.path.join(bench.OUT, f"echo-{now.strftime('%Y-%m-%dT%H%M%S')}"))

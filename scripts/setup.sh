@@ -24,6 +24,7 @@ apt_install() {
 
 command -v prometheus >/dev/null || apt_install prometheus
 command -v nft >/dev/null || apt_install nftables
+command -v perf >/dev/null || apt_install linux-perf
 { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
   || apt_install chromium chromium-driver
 

@@ -72,6 +72,26 @@ class TurnOrderTest(unittest.TestCase):
         self.assertTrue(all(sorted(be.turn_order(i)) == ["c10m", "floor"] for i in range(4)))
 
 
+class ClientCpuTest(unittest.TestCase):
+    def test_the_highest_allowed_cpu_unless_told(self):
+        self.assertEqual(be.pick_client_cpu(None, {0, 1}, True), 1)
+        self.assertEqual(be.pick_client_cpu("", {0, 2, 5}, True), 5)
+        self.assertEqual(be.pick_client_cpu("0", {0, 1}, True), 0)
+        self.assertIsNone(be.pick_client_cpu("none", {0, 1}, True))
+        self.assertIsNone(be.pick_client_cpu("None", {0, 1}, False))
+
+    def test_free_on_one_cpu_or_without_taskset(self):
+        self.assertIsNone(be.pick_client_cpu(None, {0}, True))
+        self.assertIsNone(be.pick_client_cpu(None, {0, 1}, False))
+
+    def test_a_cpu_it_may_not_use_or_no_taskset_is_a_usage_error(self):
+        for text, allowed, have in (("7", {0, 1}, True), ("one", {0, 1}, True), ("-1", {0, 1}, True),
+                                    ("1", {0, 1}, False)):
+            with self.assertRaises(SystemExit) as e:
+                be.pick_client_cpu(text, allowed, have)
+            self.assertEqual(e.exception.code, 2)
+
+
 class RatesTest(unittest.TestCase):
     def test_rates_grow_by_the_factor_to_two_digits(self):
         rates = be.rates()
