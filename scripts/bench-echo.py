@@ -17,15 +17,15 @@ loopback; larger N uses the TUN client (no kernel socket on its side) in a throw
 namespace, the server on 198.18.0.1 with as many workers (c10m-server --workers auto) or floor
 processes (SO_REUSEPORT) as the descriptors need.
 
-The client keeps to one CPU (the last one this script may use, with `taskset`), the servers go
-where the scheduler puts them. A socket's wake-up (sock_def_readable) is a *sync* wake-up, the
-hint that the waker is about to sleep, so the scheduler likes to put the woken task on the waker's
-CPU: the echo the server writes pulls the client onto the server's CPU, and the pings the client
-writes pull the workers after it. Left free, the client moves every second or two; while it and
-the workers share a CPU the other can sit idle for tens of milliseconds, and that second's p99
-jumps for either server alike (`perf sched record` / `perf sched timehist` show it;
-docs/traffic.md). Pinned, the client stays put and the workers settle on the other CPU.
-BENCH_ECHO_CLIENT_CPU=none lets it move.
+Every process goes where the scheduler puts it. A socket's wake-up (sock_def_readable) is a
+*sync* wake-up, the hint that the waker is about to sleep, so the scheduler likes to put the
+woken task on the waker's CPU: the client and the workers pull one another onto one CPU and the
+load balancer pushes them apart, every second or two (`make sched-timeline` shows it).
+BENCH_ECHO_PIN=client keeps the client to one CPU (the highest this script may use) and leaves
+the servers free; BENCH_ECHO_PIN=apart also keeps the servers to the other CPUs, the usual
+arrangement for a load generator. On a virtual machine every ping and echo then wakes a task on
+the other CPU through the hypervisor, and the p99 at every rate is worse for both servers
+(docs/traffic.md compares the three).
 
 Each step reports the messages a second delivered, p50/p99/p99.9 of the round trip, and CPU per
 message: the servers' and the client's user and system seconds (from /proc, c10m-kernel) over the
@@ -43,8 +43,7 @@ per N), and a dated copy.
 Environment:
   BENCH_ECHO_SIZES=19000,200000,1000000  BENCH_ECHO_ROUNDS=3  BENCH_ECHO_START=10000 (the
   first measured rate)  BENCH_ECHO_FACTOR=1.41  BENCH_ECHO_MAX=10240000  BENCH_ECHO_STEP=5
-  (seconds a rate lasts)  BENCH_ECHO_PAYLOAD=64  BENCH_ECHO_CLIENT_CPU=N|none (default: the
-  highest CPU this script may use, when it may use two or more)
+  (seconds a rate lasts)  BENCH_ECHO_PAYLOAD=64  BENCH_ECHO_PIN=none|client|apart (none)
   C10M_BIN=target/release  FLOOR_SRC=../shared/floor  BENCH_OUT=bench/results
 Exit status: 0 every run held its N and echoed intact, 1 otherwise. Timings are reported, never
 judged. fs.file-max is raised for the run if needed and restored on every exit path. After each
@@ -86,30 +85,45 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 SLAB_SETTLED = 16 << 20  # slab bytes a second under which the freeing is done
 
 
-def pick_client_cpu(text, allowed, have_taskset):
-    """The CPU the client keeps to: `text` (BENCH_ECHO_CLIENT_CPU) if given, else the highest of
-    `allowed` when there are two or more; None to leave it free. SystemExit(2) on a CPU this
-    process may not use, or on anything else."""
-    if text is not None and text.strip().lower() == "none":
-        return None
-    if text is None or not text.strip():
-        return max(allowed) if len(allowed) >= 2 and have_taskset else None
-    try:
-        cpu = int(text)
-    except ValueError:
-        cpu = None
-    if cpu not in allowed:
-        log(f"bench-echo.py: BENCH_ECHO_CLIENT_CPU={text!r}: expected none or one of the CPUs "
-            f"{','.join(map(str, sorted(allowed)))}")
-        raise SystemExit(2)
-    if not have_taskset:
-        log("bench-echo.py: BENCH_ECHO_CLIENT_CPU needs taskset (util-linux)")
-        raise SystemExit(2)
-    return cpu
+ARRANGEMENTS = {
+    "none": "every process free",
+    "client": "the client kept to one CPU, the servers free",
+    "apart": "the client kept to one CPU, the servers to the others",
+}
 
 
-CLIENT_CPU = pick_client_cpu(os.environ.get("BENCH_ECHO_CLIENT_CPU"), os.sched_getaffinity(0),
-                        shutil.which("taskset") is not None)
+def arrangement(text, allowed, have_taskset):
+    """(client CPU, server CPUs) for BENCH_ECHO_PIN=`text` (None: free): the client gets the
+    highest CPU this process may use. SystemExit(2) on a name not in ARRANGEMENTS, and for
+    `client` or `apart` on a machine with one CPU or without taskset."""
+    name = (text or "none").strip().lower()
+    if name not in ARRANGEMENTS:
+        log(f"bench-echo.py: BENCH_ECHO_PIN={text!r}: expected one of {', '.join(ARRANGEMENTS)}")
+        raise SystemExit(2)
+    if name == "none":
+        return None, None
+    if len(allowed) < 2 or not have_taskset:
+        log(f"bench-echo.py: BENCH_ECHO_PIN={name} needs two CPUs or more and taskset (util-linux)")
+        raise SystemExit(2)
+    client = max(allowed)
+    return client, (others(client, allowed) if name == "apart" else None)
+
+
+def others(cpu, allowed):
+    """Every allowed CPU but `cpu`."""
+    return sorted(set(allowed) - {cpu})
+
+
+def pinned_to(cpus, cmd):
+    """`cmd` under `taskset -c cpus` (a CPU or a list of them), or as it is for None."""
+    if cpus is None:
+        return cmd
+    listed = ",".join(map(str, cpus)) if isinstance(cpus, (list, tuple)) else str(cpus)
+    return ["taskset", "-c", listed] + cmd
+
+
+CLIENT_CPU, SERVER_CPUS = arrangement(os.environ.get("BENCH_ECHO_PIN"), os.sched_getaffinity(0),
+                                      shutil.which("taskset") is not None)
 
 
 def rates():
@@ -136,9 +150,11 @@ def knee(steps, p99_us):
     return max(ok) if ok else 0
 
 
-def start_servers(kind, n, host, port, work, ns):
-    """c10m-server (workers as the descriptors need), or the floor's echo processes."""
-    wrap = ns.exec_cmd if ns else (lambda c: c)
+def start_servers(kind, n, host, port, work, ns, cpus=None):
+    """c10m-server (workers as the descriptors need), or the floor's echo processes, on `cpus`
+    (None: wherever the scheduler puts them)."""
+    def wrap(c):
+        return pinned_to(cpus, ns.exec_cmd(c) if ns else c)
     if kind == "c10m":
         cmd = [f"{bench.BIN}/c10m-server", "--listen", f"{host}:{port}", "--json", "--quiet"]
         if n > ONE_PROCESS:
@@ -162,12 +178,13 @@ def start_servers(kind, n, host, port, work, ns):
 @dataclasses.dataclass
 class Plan:
     """What one sweep offers: the rates (the first a warm-up), how long each lasts, whether a
-    step past the knee ends it, the CPU the client keeps to, and `on_step(i)`, called as step i
-    (0: the first measured) begins."""
+    step past the knee ends it, the CPU the client keeps to and those the servers keep to (None:
+    free), and `on_step(i)`, called as step i (0: the first measured) begins."""
     rates: list = dataclasses.field(default_factory=lambda: rates())
     step_s: float = STEP
     to_knee: bool = True
     client_cpu: int = CLIENT_CPU
+    server_cpus: list = dataclasses.field(default_factory=lambda: SERVER_CPUS)
     on_step: object = None
 
 
@@ -182,14 +199,12 @@ def sweep(kind, n, work, plan=None):
         bench.NETNS = ns
     port = bench.free_port()
     slab0 = meminfo_slab()
-    servers = start_servers(kind, n, host, port, work, ns)
+    servers = start_servers(kind, n, host, port, work, ns, plan.server_cpus)
     hold = plan.step_s * len(plan.rates) + 2
     cmd = [f"{bench.BIN}/c10m-client", "--target", f"{host}:{port}", "-n", str(n), "--hold", str(hold),
            "--message-rate", ",".join(map(str, plan.rates)), "--step", str(plan.step_s),
            "--payload", str(PAYLOAD), "--json"] + (TUN_ARGS if tun else [])
-    cmd = ns.exec_cmd(cmd) if ns else cmd
-    if plan.client_cpu is not None:
-        cmd = ["taskset", "-c", str(plan.client_cpu)] + cmd
+    cmd = pinned_to(plan.client_cpu, ns.exec_cmd(cmd) if ns else cmd)
     client = bench.start(cmd, "client", f"{work}/client-{kind}.err")
     out = Lines(client, "client")
     pids = [s.pid for s in servers]
@@ -355,7 +370,7 @@ def markdown(result):
     lines = [f"# make bench-echo", "", f"Machine: {result['machine']}. Command: `{result['command']}`. "
              f"Date: {result['date']}. Payload {PAYLOAD} B, {STEP:g} s per rate, {rounds} round(s) of each "
              "server, taken in turn; each figure is the median over the rounds that reached the rate. "
-             + pinned(result.get("client_cpu")), ""]
+             + pinned(result.get("client_cpu"), result.get("server_cpus")), ""]
     for size in result["sizes"]:
         n = size["connections"]
         cmp_ = size["compare"]
@@ -383,10 +398,12 @@ def markdown(result):
     return "\n".join(lines)
 
 
-def pinned(cpu):
+def pinned(cpu, servers):
     if cpu is None:
-        return "The client was free to move between CPUs."
-    return f"The client kept to CPU {cpu} (taskset), the servers were free."
+        return "The client and the servers were free to move between CPUs."
+    if not servers:
+        return f"The client kept to CPU {cpu} (taskset), the servers were free."
+    return f"The client kept to CPU {cpu} and the servers to CPU {','.join(map(str, servers))} (taskset)."
 
 
 def write(result, out_dir):
@@ -441,7 +458,7 @@ def main():
               "command": "".join(f"{k}={v} " for k, v in sorted(os.environ.items())
                                  if k.startswith("BENCH_ECHO_") and v) + "make bench-echo",
               "payload_bytes": PAYLOAD, "step_s": STEP, "rounds": ROUNDS, "rate_factor": round(FACTOR, 4),
-              "client_cpu": CLIENT_CPU}
+              "client_cpu": CLIENT_CPU, "server_cpus": SERVER_CPUS}
     out = os.path.join(bench.OUT, "echo")
     write(result, out)
     shutil.copytree(out, os.path.join(bench.OUT, f"echo-{now.strftime('%Y-%m-%dT%H%M%S')}"))

@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
-"""make sched-timeline: who runs on which CPU while c10m-server echoes a steady rate, with the
-client free to move and with the client kept to one CPU.
+"""make sched-timeline: who runs on which CPU while c10m-server echoes a steady rate: with every
+process free, with the client kept to one CPU, and with the client on one CPU and the server on
+the others.
 
 Why: a socket's wake-up (sock_def_readable) is a *sync* wake-up, the waker's hint that it will
 sleep soon, and the scheduler answers it by putting the woken task on the waker's CPU when that
 CPU runs nothing else. The echo a worker writes wakes the client that way, and the ping the
 client writes wakes a worker: the client and the workers pull one another onto one CPU. This
-script shows what that does on the machine, and why `make bench-echo` keeps its client to one
-CPU.
+script shows what that does on the machine in three arrangements, the three of
+`make bench-echo`'s BENCH_ECHO_PIN (none, client, apart).
 
-For each of the two cases it holds SCHED_CONNS connections (200,000: the TUN client in a
+For each of the three cases it holds SCHED_CONNS connections (200,000: the TUN client in a
 throwaway namespace, c10m-server --workers auto, as bench-echo does), offers SCHED_RATE pings a
-second (50,000) in one-second steps, and records `perf sched record -a` for SCHED_SECONDS (6)
-in the middle of the hold. `perf sched timehist` gives every stretch each task ran on each CPU;
+second (57,000, where bench-echo's knee at 200,000 is decided) in one-second steps, and records
+`perf sched record -a` for SCHED_SECONDS (20) in the middle of the hold. `perf sched timehist` gives every stretch each task ran on each CPU;
 the script adds them up per CPU in 100 ms bins: the client, the server's processes, anything
 else, and idle.
 
@@ -24,9 +25,9 @@ same steps comes from its step lines.
 Writes bench/results/sched-timeline/: summary.json (the bins, the counts, the p99s), summary.md
 and plot.png (one row per case: the share of each CPU's time per bin, stacked, and the p99).
 
-Environment: SCHED_CONNS=200000  SCHED_RATE=50000  SCHED_SECONDS=6  BENCH_OUT=bench/results
-Needs root, perf (make setup installs linux-perf) and two CPUs or more. Exit status: 0 both
-cases ran and held their connections, 1 otherwise, 2 on bad input.
+Environment: SCHED_CONNS=200000  SCHED_RATE=57000  SCHED_SECONDS=20  BENCH_OUT=bench/results
+Needs root, perf (make setup installs linux-perf) and two CPUs or more. Exit status: 0 every
+case ran and held their connections, 1 otherwise, 2 on bad input.
 """
 import datetime
 import importlib.util
@@ -117,7 +118,7 @@ def counts(lanes):
     return {"bins": n, "client_moves": moves, "pulled_together": together}
 
 
-def record_case(name, cpu, n, rate, seconds, work):
+def record_case(name, cpu, servers, n, rate, seconds, work):
     """One case: a steady sweep of c10m-server with perf recording in the middle of it."""
     data = os.path.join(work, f"{name}.data")
     steps = 2 + seconds + 2
@@ -132,9 +133,8 @@ def record_case(name, cpu, n, rate, seconds, work):
             perf["from_step"] = i
 
     plan = echo.Plan(rates=[rate // 2] + [rate] * steps, step_s=1.0, to_knee=False, client_cpu=cpu,
-                     on_step=on_step)
-    log(f"{name}: {n:,} connections, {rate:,} pings/s, client "
-        + ("free" if cpu is None else f"on CPU {cpu}"))
+                     server_cpus=servers, on_step=on_step)
+    log(f"{name}: {n:,} connections, {rate:,} pings/s, {where(cpu, servers)}")
     run = echo.sweep("c10m", n, work, plan)
     if "proc" not in perf:
         raise SystemExit(f"{name}: the hold ended before perf started")
@@ -144,9 +144,15 @@ def record_case(name, cpu, n, rate, seconds, work):
     lanes = bins(parse_timehist(text))
     first = perf["from_step"]
     p99 = [s["rtt_p99_us"] for s in run["steps"][first:first + seconds]]
-    return {"case": name, "client_cpu": cpu, "ok": run["ok"], "established": run["established"],
+    return {"case": name, "client_cpu": cpu, "server_cpus": servers, "ok": run["ok"], "established": run["established"],
             "p99_us_per_second": p99, **counts(lanes),
             "lanes": {str(c): [{k: round(v, 2) for k, v in b.items()} for b in lanes[c]] for c in sorted(lanes)}}
+
+
+def where(cpu, servers):
+    if cpu is None:
+        return "client free"
+    return f"client on CPU {cpu}" + (f", server on CPU {','.join(map(str, servers))}" if servers else "")
 
 
 def markdown(result):
@@ -154,11 +160,10 @@ def markdown(result):
              f"Machine: {result['machine']}. Command: `{result['command']}`. Date: {result['date']}. "
              f"{result['connections']:,} connections (TUN client), c10m-server, {result['rate']:,} pings/s, "
              f"`perf sched record -a` for {result['seconds']} s, {int(BIN_S * 1000)} ms bins.", "",
-             "| client | bins | client moved to the other CPU | bins pulled together | p99 per second (us) |",
+             "| where | bins | client moved to the other CPU | bins pulled together | p99 per second (us) |",
              "|---|---|---|---|---|"]
     for c in result["cases"]:
-        where = "free" if c["client_cpu"] is None else f"on CPU {c['client_cpu']}"
-        lines.append(f"| {where} | {c['bins']} | {c['client_moves']} | {c['pulled_together']} | "
+        lines.append(f"| {where(c['client_cpu'], c.get('server_cpus'))} | {c['bins']} | {c['client_moves']} | {c['pulled_together']} | "
                      + ", ".join(f"{p:,}" for p in c["p99_us_per_second"]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -174,14 +179,14 @@ def plot(result, path):
                              squeeze=False, gridspec_kw={"width_ratios": [3] * len(cpus) + [2]})
     colors = {"client": "#1f77b4", "server": "#ff7f0e", "other": "#7f7f7f", "idle": "#eeeeee"}
     for row, case in zip(axes, cases):
-        where = "client free" if case["client_cpu"] is None else f"client on CPU {case['client_cpu']}"
+        title = where(case["client_cpu"], case.get("server_cpus"))
         for ax, cpu in zip(row, cpus):
             lane = case["lanes"][cpu]
             x = [i * BIN_S for i in range(len(lane))]
             ax.stackplot(x, *[[b[k] / (BIN_S * 10) for b in lane] for k in KINDS],
                          colors=[colors[k] for k in KINDS], labels=KINDS, step="post")
             ax.set_ylim(0, 100)
-            ax.set_title(f"{where}: CPU {cpu}")
+            ax.set_title(f"{title}: CPU {cpu}")
             ax.set_xlabel("seconds")
             ax.set_ylabel("% of the CPU")
         row[0].legend(loc="lower left", fontsize=8, ncol=4)
@@ -189,7 +194,7 @@ def plot(result, path):
         p.bar(range(1, len(case["p99_us_per_second"]) + 1), [v / 1000 for v in case["p99_us_per_second"]],
               color="#1f77b4")
         p.set_yscale("log")
-        p.set_title(f"{where}: p99 each second")
+        p.set_title(f"{title}: p99 each second")
         p.set_xlabel("second")
         p.set_ylabel("p99 round trip (ms)")
     fig.tight_layout()
@@ -199,8 +204,8 @@ def plot(result, path):
 
 def main():
     n = env_num("SCHED_CONNS", 200_000, low=echo.ONE_PROCESS + 1)
-    rate = env_num("SCHED_RATE", 50_000, low=100)
-    seconds = env_num("SCHED_SECONDS", 6, low=2)
+    rate = env_num("SCHED_RATE", 57_000, low=100)
+    seconds = env_num("SCHED_SECONDS", 20, low=2)
     allowed = os.sched_getaffinity(0)
     if len(allowed) < 2:
         log("sched-timeline.py: needs two CPUs or more (one for the client)")
@@ -213,8 +218,9 @@ def main():
     cases = []
     try:
         bench.ensure_file_max(2 * n + 100_000)
-        for name, cpu in (("free", None), ("pinned", max(allowed))):
-            cases.append(record_case(name, cpu, n, rate, seconds, work))
+        for name in echo.ARRANGEMENTS:
+            cpu, servers = echo.arrangement(name, allowed, True)
+            cases.append(record_case(name, cpu, servers, n, rate, seconds, work))
     finally:
         bench.cleanup()
         shutil.rmtree(work, ignore_errors=True)

@@ -72,24 +72,32 @@ class TurnOrderTest(unittest.TestCase):
         self.assertTrue(all(sorted(be.turn_order(i)) == ["c10m", "floor"] for i in range(4)))
 
 
-class ClientCpuTest(unittest.TestCase):
-    def test_the_highest_allowed_cpu_unless_told(self):
-        self.assertEqual(be.pick_client_cpu(None, {0, 1}, True), 1)
-        self.assertEqual(be.pick_client_cpu("", {0, 2, 5}, True), 5)
-        self.assertEqual(be.pick_client_cpu("0", {0, 1}, True), 0)
-        self.assertIsNone(be.pick_client_cpu("none", {0, 1}, True))
-        self.assertIsNone(be.pick_client_cpu("None", {0, 1}, False))
+class ArrangementTest(unittest.TestCase):
+    def test_free_unless_told(self):
+        for text in (None, "", "none", " None "):
+            self.assertEqual(be.arrangement(text, {0, 1}, True), (None, None))
 
-    def test_free_on_one_cpu_or_without_taskset(self):
-        self.assertIsNone(be.pick_client_cpu(None, {0}, True))
-        self.assertIsNone(be.pick_client_cpu(None, {0, 1}, False))
+    def test_the_client_takes_the_highest_cpu_and_apart_gives_the_servers_the_rest(self):
+        self.assertEqual(be.arrangement("client", {0, 1}, True), (1, None))
+        self.assertEqual(be.arrangement("apart", {0, 2, 5}, True), (5, [0, 2]))
 
-    def test_a_cpu_it_may_not_use_or_no_taskset_is_a_usage_error(self):
-        for text, allowed, have in (("7", {0, 1}, True), ("one", {0, 1}, True), ("-1", {0, 1}, True),
-                                    ("1", {0, 1}, False)):
+    def test_an_unknown_name_one_cpu_or_no_taskset_is_a_usage_error(self):
+        for text, allowed, have in (("both", {0, 1}, True), ("1", {0, 1}, True), ("apart", {0}, True),
+                                    ("client", {0, 1}, False)):
             with self.assertRaises(SystemExit) as e:
-                be.pick_client_cpu(text, allowed, have)
+                be.arrangement(text, allowed, have)
             self.assertEqual(e.exception.code, 2)
+
+
+class ApartTest(unittest.TestCase):
+    def test_the_servers_get_every_other_cpu(self):
+        self.assertEqual(be.others(1, {0, 1}), [0])
+        self.assertEqual(be.others(3, {0, 1, 2, 3}), [0, 1, 2])
+
+    def test_taskset_wraps_a_command_only_when_told(self):
+        self.assertEqual(be.pinned_to(1, ["c"]), ["taskset", "-c", "1", "c"])
+        self.assertEqual(be.pinned_to([0, 2], ["c"]), ["taskset", "-c", "0,2", "c"])
+        self.assertEqual(be.pinned_to(None, ["c"]), ["c"])
 
 
 class RatesTest(unittest.TestCase):

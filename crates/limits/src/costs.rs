@@ -41,12 +41,12 @@ pub(crate) const SETUP_CPU: CpuCost = CpuCost {
 /// CPU per echoed message, in µs of one core: `bench/reference/echo` (`make bench-echo`) at
 /// 1,000,000 connections, at the highest rate whose p99 stayed at most 10 ms (28,000/s, the
 /// median of three rounds): the server processes' user and system time per message
-/// (2.14 + 12.86 µs). The kernel runs much of a packet's receive path in softirq on whichever
-/// process is on the CPU, here the TUN client writing the packets; the client's 17.36 µs per
+/// (1.50 + 11.64 µs). The kernel runs much of a packet's receive path in softirq on whichever
+/// process is on the CPU, here the TUN client writing the packets; the client's 14.57 µs per
 /// message bounds that share.
 pub(crate) const MESSAGE_CPU: CpuCost = CpuCost {
-    server_us: 15.0,
-    receive_path_us: 17.36,
+    server_us: 13.14,
+    receive_path_us: 14.57,
 };
 /// The payload of those messages, each way.
 pub(crate) const MESSAGE_BYTES: u64 = 64;
