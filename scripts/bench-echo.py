@@ -85,11 +85,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 SLAB_SETTLED = 16 << 20  # slab bytes a second under which the freeing is done
 
 
-ARRANGEMENTS = {
-    "none": "every process free",
-    "client": "the client kept to one CPU, the servers free",
-    "apart": "the client kept to one CPU, the servers to the others",
-}
+# BENCH_ECHO_PIN: every process free; the client kept to one CPU; the servers to the others too.
+ARRANGEMENTS = ("none", "client", "apart")
 
 
 def arrangement(text, allowed, have_taskset):
