@@ -38,7 +38,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 
 import bench
 from procutil import env_num, log, machine
@@ -49,6 +48,7 @@ echo = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(echo)
 
 BIN_S = 0.1
+PERF_FROM_STEP = 2  # perf starts as this measured step begins, after two to settle
 IDLE_SHARE = 0.5
 LINE = re.compile(r"^\s*(\d+\.\d+)\s+\[(\d+)\]\s+(.+?)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s*$")
 KINDS = ("client", "server", "other", "idle")
@@ -121,16 +121,13 @@ def counts(lanes):
 def record_case(name, cpu, servers, n, rate, seconds, work):
     """One case: a steady sweep of c10m-server with perf recording in the middle of it."""
     data = os.path.join(work, f"{name}.data")
-    steps = 2 + seconds + 2
-    started = threading.Event()
+    steps = PERF_FROM_STEP + seconds + 2
     perf = {}
 
     def on_step(i):
-        if i == 2 and not started.is_set():
-            started.set()
+        if i == PERF_FROM_STEP and "proc" not in perf:
             cmd = ["perf", "sched", "record", "-a", "-o", data, "--", "sleep", str(seconds)]
             perf["proc"] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            perf["from_step"] = i
 
     plan = echo.Plan(rates=[rate // 2] + [rate] * steps, step_s=1.0, to_knee=False, client_cpu=cpu,
                      server_cpus=servers, on_step=on_step)
@@ -142,11 +139,11 @@ def record_case(name, cpu, servers, n, rate, seconds, work):
     text = subprocess.run(["perf", "sched", "timehist", "-i", data], capture_output=True, text=True,
                           timeout=600).stdout
     lanes = bins(parse_timehist(text))
-    first = perf["from_step"]
-    p99 = [s["rtt_p99_us"] for s in run["steps"][first:first + seconds]]
-    return {"case": name, "client_cpu": cpu, "server_cpus": servers, "ok": run["ok"], "established": run["established"],
-            "p99_us_per_second": p99, **counts(lanes),
-            "lanes": {str(c): [{k: round(v, 2) for k, v in b.items()} for b in lanes[c]] for c in sorted(lanes)}}
+    p99 = [s["rtt_p99_us"] for s in run["steps"][PERF_FROM_STEP:PERF_FROM_STEP + seconds]]
+    return {"case": name, "client_cpu": cpu, "server_cpus": servers, "ok": run["ok"],
+            "established": run["established"], "p99_us_per_second": p99, **counts(lanes),
+            "lanes": {str(c): [{k: round(v, 2) for k, v in b.items()} for b in lanes[c]]
+                      for c in sorted(lanes)}}
 
 
 def where(cpu, servers):
@@ -163,8 +160,8 @@ def markdown(result):
              "| where | bins | client moved to the other CPU | bins pulled together | p99 per second (us) |",
              "|---|---|---|---|---|"]
     for c in result["cases"]:
-        lines.append(f"| {where(c['client_cpu'], c.get('server_cpus'))} | {c['bins']} | {c['client_moves']} | {c['pulled_together']} | "
-                     + ", ".join(f"{p:,}" for p in c["p99_us_per_second"]) + " |")
+        lines.append(f"| {where(c['client_cpu'], c.get('server_cpus'))} | {c['bins']} | {c['client_moves']} | "
+                     f"{c['pulled_together']} | " + ", ".join(f"{p:,}" for p in c["p99_us_per_second"]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -206,20 +203,17 @@ def main():
     n = env_num("SCHED_CONNS", 200_000, low=echo.ONE_PROCESS + 1)
     rate = env_num("SCHED_RATE", 57_000, low=100)
     seconds = env_num("SCHED_SECONDS", 20, low=2)
-    allowed = os.sched_getaffinity(0)
-    if len(allowed) < 2:
-        log("sched-timeline.py: needs two CPUs or more (one for the client)")
+    if shutil.which("perf") is None:
+        log("sched-timeline.py: needs perf (make setup installs it)")
         sys.exit(2)
-    for tool in ("perf", "taskset"):
-        if shutil.which(tool) is None:
-            log(f"sched-timeline.py: needs {tool} (make setup installs it)")
-            sys.exit(2)
+    # bench-echo's arrangements, each checked (two CPUs, taskset) before anything runs.
+    allowed, taskset = os.sched_getaffinity(0), shutil.which("taskset") is not None
+    plans = [(name, *echo.arrangement(name, allowed, taskset)) for name in echo.ARRANGEMENTS]
     work = tempfile.mkdtemp(prefix="c10m-sched-")
     cases = []
     try:
         bench.ensure_file_max(2 * n + 100_000)
-        for name in echo.ARRANGEMENTS:
-            cpu, servers = echo.arrangement(name, allowed, True)
+        for name, cpu, servers in plans:
             cases.append(record_case(name, cpu, servers, n, rate, seconds, work))
     finally:
         bench.cleanup()
